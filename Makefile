@@ -6,6 +6,10 @@ REF_VENV := .venv-ref
 REF_PY := $(REF_VENV)/bin/python
 STAMP := $(VENV)/.txipv8-installed
 REF_STAMP := $(REF_VENV)/.pyipv8-installed
+# A small interpreter with cryptography<47, the last releases with the binary curves of Dispersy's
+# legacy keys: the key tests use it to check that path for real.
+LEGACY_VENV := .venv-legacy
+LEGACY_STAMP := $(LEGACY_VENV)/.legacy-installed
 PYTEST_ARGS ?=
 
 .PHONY: test run vectors bench bench-reference deps venv ref-venv clean
@@ -30,8 +34,13 @@ $(REF_STAMP):
 
 ref-venv: $(REF_STAMP)
 
-test: $(STAMP)
-	$(VENV_PY) -m pytest -q $(PYTEST_ARGS)
+$(LEGACY_STAMP):
+	@test -x $(LEGACY_VENV)/bin/python || $(PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_VENV)/bin/python -m pip install -q 'cryptography<47' libnacl
+	@touch $(LEGACY_STAMP)
+
+test: $(STAMP) $(LEGACY_STAMP)
+	TXIPV8_LEGACY_PYTHON=$(CURDIR)/$(LEGACY_VENV)/bin/python $(VENV_PY) -m pytest -q $(PYTEST_ARGS)
 
 run: $(STAMP)
 	$(VENV_PY) -m ipv8.demo
@@ -46,4 +55,4 @@ bench-reference: $(STAMP) $(REF_STAMP)
 	$(VENV_PY) bench/serialization.py --reference $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .hypothesis
+	rm -rf $(VENV) $(LEGACY_VENV) build dist *.egg-info .hypothesis

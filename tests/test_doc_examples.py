@@ -84,8 +84,10 @@ def test_doc_page_examples(page: Path, tmp_path: Path) -> None:
     script_file = tmp_path / "doc_example.py"
     script_file.write_text("".join(script))
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
-    completed = subprocess.run([sys.executable, str(script_file)], cwd=tmp_path, env=env,
-                               capture_output=True, text=True, timeout=120)
+    # The examples run under the network guard: a send outside loopback exits with status 3.
+    completed = subprocess.run([sys.executable, "-m", "ipv8.test.netguard", str(script_file)], cwd=tmp_path,
+                               env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode != 3, f"{page} examples tried to leave the loopback network:\n{completed.stderr}"
     assert completed.returncode == 0, f"{page} examples failed:\n{completed.stdout}\n{completed.stderr}"
     pieces = re.split(r"@@txipv8-doc-block-\d+@@\n", completed.stdout)[1:]
     assert len(pieces) == len(examples), completed.stdout

@@ -1,0 +1,1 @@
+"""Private (signing) key implementations."""

@@ -1,0 +1,1 @@
+"""Public (verify-only) key implementations."""

@@ -1,0 +1,349 @@
+"""UDP endpoints (IPv4 and IPv6) on top of Twisted's datagram transport.
+
+The endpoint is its own :class:`~twisted.internet.protocol.DatagramProtocol`. Opening it binds a
+socket: when the requested port is taken, the next ports are tried (up to ``PORT_SEARCH_SPAN`` in
+all) and :meth:`UDPEndpoint.get_address` reports the port that was actually bound.
+
+Sending is best effort, as UDP is: a datagram that cannot go out (endpoint closed, too large, unusable
+destination, refused by the OS) is dropped, logged at debug level and counted per reason in
+:attr:`~ipv8.messaging.interfaces.endpoint.Endpoint.drops`. Only programming errors raise (a packet
+that is not bytes).
+
+The address tuples are re-exported here because that is where IPv8 users import them from::
+
+    from ipv8.messaging.interfaces.udp.endpoint import UDPv4Address
+"""
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from twisted.internet import error as twisted_errors
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorSocket
+from twisted.internet.protocol import DatagramProtocol
+from twisted.python.failure import Failure
+
+from ...addresses import DomainAddress, UDPv4Address, UDPv4LANAddress, UDPv6Address
+from ....types import Address
+from ..endpoint import Endpoint, EndpointConfigurationError
+from ..traffic import DropReason
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IListeningPort
+
+SocketOption = tuple[int, int, int]
+
+#: Largest UDP payload over IPv4: 65535 minus the 20-byte IP header and the 8-byte UDP header.
+UDP_MAX_PAYLOAD_IPV4 = 65507
+#: Largest UDP payload over IPv6 without jumbograms: 65535 minus the 8-byte UDP header.
+UDP_MAX_PAYLOAD_IPV6 = 65527
+#: Requested kernel socket buffer size for both directions (the kernel may cap it).
+SOCKET_BUFFER_BYTES = 870400
+#: How many consecutive ports ``open()`` tries, starting at the requested one.
+PORT_SEARCH_SPAN = 10000
+#: Receive buffer handed to Twisted: large enough for any datagram.
+_READ_SIZE = 65536
+#: bind() errors that mean "this port is not for us, try the next one".
+_PORT_UNAVAILABLE = {errno.EADDRINUSE, errno.EACCES}
+
+
+class _PortUnavailable(Exception):
+    """Internal: binding a single port failed in a way that makes the next port worth trying."""
+
+
+class UDPEndpoint(Endpoint, DatagramProtocol):
+    """An IPv4 UDP socket as an IPv8 endpoint."""
+
+    SOCKET_FAMILY: ClassVar[int] = socket.AF_INET
+    IP_VERSION: ClassVar[int] = 4
+    MAX_DATAGRAM_SIZE: ClassVar[int] = UDP_MAX_PAYLOAD_IPV4
+    ADDRESS_CLASS: ClassVar[type] = UDPv4Address
+    DEFAULT_SOCKET_OPTIONS: ClassVar[list[SocketOption]] = [
+        (socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER_BYTES),
+        (socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER_BYTES),
+    ]
+
+    noisy = False  # keep Twisted from logging every start and stop of this protocol
+
+    def __init__(self, port: int = 0, ip: str = "0.0.0.0", sockopts: list[SocketOption] | None = None,
+                 reactor: Any = None) -> None:  # noqa: ANN401
+        """
+        Prepare an endpoint; nothing is bound until :meth:`open`.
+
+        :param port: the first port to try; 0 lets the operating system choose.
+        :param ip: the local address to bind to (an IP literal of this endpoint's family).
+        :param sockopts: ``(level, option, value)`` triples set on the socket, replacing the defaults
+            (enlarged send and receive buffers).
+        :param reactor: the Twisted reactor to use (default: the global one).
+        :raises EndpointConfigurationError: for a port outside 0-65535 or an ``ip`` that is not a literal
+            of this endpoint's address family.
+        """
+        Endpoint.__init__(self)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            msg = f"Port must be an integer in 0-65535, got {port!r}"
+            raise EndpointConfigurationError(msg)
+        try:
+            version = ipaddress.ip_address(ip).version
+        except (ValueError, TypeError):
+            version = None
+        if version != self.IP_VERSION:
+            msg = f"{type(self).__name__} needs an IPv{self.IP_VERSION} literal to bind to, got {ip!r}"
+            raise EndpointConfigurationError(msg)
+        self._requested_port = port
+        self._ip = ip
+        self._sockopts = list(self.DEFAULT_SOCKET_OPTIONS if sockopts is None else sockopts)
+        self._reactor = reactor
+        self._listening_port: IListeningPort | None = None
+        self._running = False
+        self._closing: Deferred | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def _get_reactor(self) -> Any:  # noqa: ANN401
+        if self._reactor is None:
+            from twisted.internet import reactor  # noqa: PLC0415 - importing installs the default reactor
+
+            self._reactor = reactor
+        return self._reactor
+
+    def open(self) -> Deferred:
+        """
+        Bind the socket and start receiving.
+
+        :returns: a Deferred firing True once listening (also when already open) or False when no port
+            in the search range could be bound.
+        """
+        if self._running:
+            return succeed(True)
+        if self._closing is not None:
+            # Twisted only lets a protocol join a new port once the previous port is fully gone.
+            return _follow(self._closing).addCallback(lambda _: self.open())
+        try:
+            self._listening_port = self._bind_in_range()
+        except OSError as exc:
+            self._logger.warning("Could not open UDP endpoint on %s:%d: %s", self._ip, self._requested_port, exc)
+            return succeed(False)
+        self._running = True
+        self._logger.debug("Listening on %s", self.get_address())
+        return succeed(True)
+
+    def _bind_in_range(self) -> IListeningPort:
+        first = self._requested_port
+        candidates = [0] if first == 0 else range(first, min(first + PORT_SEARCH_SPAN, 65536))
+        for candidate in candidates:
+            try:
+                return self._bind(candidate)
+            except _PortUnavailable:
+                self._logger.debug("Port %d is unavailable, trying the next one", candidate)
+        msg = f"no free port in {first}-{candidates[-1]}"
+        raise OSError(errno.EADDRINUSE, msg)
+
+    def _bind(self, port: int) -> IListeningPort:
+        reactor = self._get_reactor()
+        if IReactorSocket.providedBy(reactor):
+            return self._bind_then_adopt(reactor, port)
+        return self._listen(reactor, port)
+
+    def _bind_then_adopt(self, reactor: Any, port: int) -> IListeningPort:  # noqa: ANN401
+        # Binding ourselves lets options that only work before bind() (IPV6_V6ONLY) take effect.
+        sock = socket.socket(self.SOCKET_FAMILY, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            self._apply_socket_options(sock)
+            try:
+                sock.bind((self._ip, port))
+            except OSError as exc:
+                if exc.errno in _PORT_UNAVAILABLE:
+                    raise _PortUnavailable from exc
+                raise
+            return reactor.adoptDatagramPort(sock.fileno(), self.SOCKET_FAMILY, self, maxPacketSize=_READ_SIZE)
+        finally:
+            sock.close()  # Twisted works on its own duplicate of the descriptor
+
+    def _listen(self, reactor: Any, port: int) -> IListeningPort:  # noqa: ANN401
+        # For reactors that cannot adopt sockets; options are applied after bind() as far as possible.
+        try:
+            listening = reactor.listenUDP(port, self, interface=self._ip, maxPacketSize=_READ_SIZE)
+        except twisted_errors.CannotListenError as exc:
+            if getattr(exc.socketError, "errno", None) in _PORT_UNAVAILABLE:
+                raise _PortUnavailable from exc
+            raise OSError(getattr(exc.socketError, "errno", None), str(exc)) from exc
+        handle = getattr(listening, "getHandle", None)
+        if handle is not None:
+            self._apply_socket_options(handle())
+        return listening
+
+    def _apply_socket_options(self, sock: socket.socket) -> None:
+        for level, option, value in self._sockopts:
+            try:
+                sock.setsockopt(level, option, value)
+            except OSError as exc:
+                self._logger.debug("Socket option (%d, %d) = %d not applied: %s", level, option, value, exc)
+
+    def close(self) -> Deferred:
+        """
+        Stop receiving and release the socket; sends made from now on are dropped.
+
+        :returns: a Deferred firing None once the socket is closed (immediately if it was not open).
+        """
+        if self._closing is not None:
+            return _follow(self._closing)
+        if not self._running:
+            return succeed(None)
+        self._running = False
+        listening, self._listening_port = self._listening_port, None
+        stopped = listening.stopListening() if listening is not None else None
+        if stopped is None:
+            return succeed(None)
+        self._closing = stopped
+        stopped.addBoth(self._closed)  # may run right away if the reactor stops the port synchronously
+        return _follow(stopped)
+
+    def _closed(self, result: object) -> None:
+        self._closing = None
+        if isinstance(result, Failure):
+            self._logger.warning("Error while closing UDP endpoint: %s", result.getErrorMessage())
+
+    def is_open(self) -> bool:
+        """Whether the socket is bound and the endpoint accepts sends."""
+        return self._running
+
+    def get_address(self) -> Address:
+        """
+        The local address actually bound, as a ``UDPv4Address`` (or ``UDPv6Address``).
+
+        :raises EndpointClosedException: if the endpoint is not open.
+        """
+        self.assert_open()
+        host = self.transport.getHost()
+        return self.ADDRESS_CLASS(host.host, host.port)
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    def send(self, socket_address: Address, packet: bytes) -> None:
+        """
+        Send one datagram to ``socket_address`` (an ``(ip, port)`` pair of this endpoint's family).
+
+        Undeliverable datagrams are dropped and counted, never raised.
+
+        :raises TypeError: if ``packet`` is not bytes-like.
+        """
+        if not isinstance(packet, (bytes, bytearray, memoryview)):
+            msg = f"A packet must be bytes, got {type(packet).__name__}"
+            raise TypeError(msg)
+        if not self._running:
+            self._drop(DropReason.CLOSED, socket_address)
+            return
+        size = len(packet)
+        if size > self.MAX_DATAGRAM_SIZE:
+            self._drop(DropReason.OVERSIZE, socket_address, size)
+            return
+        destination = _as_host_port(socket_address, self.IP_VERSION)
+        if destination is None:
+            self._drop(DropReason.BAD_ADDRESS, socket_address)
+            return
+        try:
+            self.transport.write(bytes(packet), destination)
+        except (twisted_errors.InvalidAddressError, ValueError, TypeError):
+            self._drop(DropReason.BAD_ADDRESS, socket_address)
+        except (twisted_errors.MessageLengthError, OSError) as exc:
+            self._drop(DropReason.SEND_ERROR, socket_address, exc)
+        else:
+            self.counters.count_sent(size)
+
+    def _drop(self, reason: str, address: object, detail: object = None) -> None:
+        self.counters.count_drop(reason)
+        self._logger.debug("Dropped datagram for %r (%s%s)", address, reason, f": {detail}" if detail else "")
+
+    # -- receiving ---------------------------------------------------------------------------------
+
+    def datagramReceived(self, datagram: bytes, addr: tuple) -> None:  # noqa: N802 - Twisted's name
+        """Called by Twisted for each incoming datagram: count it and hand it to the listeners."""
+        if not self._running:
+            self.counters.count_drop(DropReason.RECEIVED_WHILE_CLOSED)
+            return
+        source = self._source_address(addr)
+        if source is None:
+            self.counters.count_drop(DropReason.UNSUPPORTED_FAMILY)
+            return
+        self.counters.count_received(len(datagram))
+        self.notify_listeners((source, datagram))
+
+    def _source_address(self, addr: tuple) -> Address | None:
+        """Wrap the sender in this endpoint's address class, or None if it is not of our family."""
+        try:
+            ip = ipaddress.ip_address(addr[0])
+        except (ValueError, TypeError, IndexError):
+            return None
+        if ip.version != self.IP_VERSION or (ip.version == 6 and ip.ipv4_mapped is not None):
+            return None
+        return self.ADDRESS_CLASS(addr[0], addr[1])
+
+
+class UDPv6Endpoint(UDPEndpoint):
+    """An IPv6 UDP socket as an IPv8 endpoint; IPv6-only, so it can share its port number with an IPv4 endpoint."""
+
+    SOCKET_FAMILY: ClassVar[int] = socket.AF_INET6
+    IP_VERSION: ClassVar[int] = 6
+    MAX_DATAGRAM_SIZE: ClassVar[int] = UDP_MAX_PAYLOAD_IPV6
+    ADDRESS_CLASS: ClassVar[type] = UDPv6Address
+    DEFAULT_SOCKET_OPTIONS: ClassVar[list[SocketOption]] = [
+        *UDPEndpoint.DEFAULT_SOCKET_OPTIONS,
+        (socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1),
+    ]
+
+    def __init__(self, port: int = 0, ip: str = "::", sockopts: list[SocketOption] | None = None,
+                 reactor: Any = None) -> None:  # noqa: ANN401
+        """Prepare an IPv6 endpoint (see :class:`UDPEndpoint` for the parameters); binds to all addresses by default."""
+        super().__init__(port, ip, sockopts, reactor)
+
+
+def _as_host_port(address: object, ip_version: int) -> tuple[str, int] | None:
+    """
+    Turn a destination into the plain ``(host, port)`` tuple Twisted wants.
+
+    Returns None unless ``address`` is an ``(ip literal, port)`` pair of the given IP version: host
+    names are refused here rather than resolved.
+    """
+    if not isinstance(address, tuple) or len(address) != 2:
+        return None
+    host, port = address
+    if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+        return None
+    try:
+        if ipaddress.ip_address(host).version != ip_version:
+            return None
+    except ValueError:
+        return None
+    return host, port
+
+
+def _follow(source: Deferred) -> Deferred:
+    """A new Deferred that fires with None when ``source`` fires, leaving ``source``'s own chain untouched."""
+    follower: Deferred = Deferred()
+
+    def relay(result: object) -> object:
+        follower.callback(None)
+        return result
+
+    source.addBoth(relay)
+    return follower
+
+
+__all__ = [
+    "PORT_SEARCH_SPAN",
+    "SOCKET_BUFFER_BYTES",
+    "UDP_MAX_PAYLOAD_IPV4",
+    "UDP_MAX_PAYLOAD_IPV6",
+    "Address",
+    "DomainAddress",
+    "SocketOption",
+    "UDPEndpoint",
+    "UDPv4Address",
+    "UDPv4LANAddress",
+    "UDPv6Address",
+    "UDPv6Endpoint",
+]

@@ -1,0 +1,1 @@
+"""Peer discovery: the peer graph (:mod:`.network`) and, elsewhere in this package, the walkers that fill it."""

@@ -1,0 +1,521 @@
+"""The peer graph that all overlays of one IPv8 instance share.
+
+Vocabulary used below:
+
+* a **known address** is any address we have heard of. Each carries a :class:`WalkableAddress` record
+  saying which peer introduced it (by public key), for which service, and whether it speaks new-style
+  introductions;
+* a **verified peer** is a :class:`~ipv8.peer.Peer` that proved its key to us (it answered or contacted us);
+* the **walkable addresses** are the known addresses that no verified peer currently uses: the places a
+  walker may go to next.
+
+Everything is indexed so that the per-packet and per-walk-step queries cost O(1) or O(result):
+verified peers by public key and by address, addresses by introducer, verified peers by service, and
+the walkable set itself. A verified peer's address map is watched, so an address the peer gains or
+loses later (``peer.add_address(...)`` on every packet) keeps the indexes right.
+"""
+from __future__ import annotations
+
+import abc
+import logging
+import socket
+import struct
+from threading import RLock
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set
+
+from zope.interface import Interface, implementer
+
+from ..messaging.addresses import DomainAddress, UDPv4Address, UDPv6Address
+from ..peer import UNKNOWN_ADDRESS, Peer, typed_address
+
+if TYPE_CHECKING:
+    from ..types import Address
+
+logger = logging.getLogger(__name__)
+
+#: A service identifier: the 20-byte community id of an overlay.
+Service = bytes
+#: The binary form of a public key (``key.key_to_bin()``).
+PublicKeyBin = bytes
+
+# Type bytes of the snapshot's address records (the same framing as the "address" serializer format).
+_SNAPSHOT_IPV4 = 0x01
+_SNAPSHOT_DOMAIN = 0x02
+_SNAPSHOT_IPV6 = 0x03
+_IPV4_RECORD = struct.Struct(">B4sH")
+_IPV6_RECORD = struct.Struct(">B16sH")
+_DOMAIN_HEADER = struct.Struct(">BH")
+_PORT = struct.Struct(">H")
+
+
+class WalkableAddress(NamedTuple):
+    """What we know about how a known address reached us."""
+
+    #: Public key (binary) of the peer that introduced the address; ``b""`` when nobody (or nobody still
+    #: verified) did.
+    introduced_by: PublicKeyBin
+    #: The service the introduction was made for, if the introducer said so.
+    services: Optional[Service]
+    #: The address is known to speak the new-style introduction messages.
+    new_style: bool
+
+
+_NOBODYS = WalkableAddress(b"", None, False)
+
+
+class IPeerObserver(Interface):
+    """Something that wants to hear when a :class:`Network` gains or loses a verified peer."""
+
+    def on_peer_added(peer: Peer) -> None:
+        """``peer`` just became a verified peer."""
+
+    def on_peer_removed(peer: Peer) -> None:
+        """``peer`` is no longer a verified peer."""
+
+
+@implementer(IPeerObserver)
+class PeerObserver(abc.ABC):
+    """Base class for :class:`IPeerObserver` implementations (mix it into a Community, for instance).
+
+    Subclasses must implement both callbacks.
+    """
+
+    @abc.abstractmethod
+    def on_peer_added(self, peer: Peer) -> None:
+        """``peer`` just became a verified peer."""
+
+    @abc.abstractmethod
+    def on_peer_removed(self, peer: Peer) -> None:
+        """``peer`` is no longer a verified peer."""
+
+
+class _AddressWatch:
+    """Ties one verified peer's address map to the network's address index."""
+
+    __slots__ = ("network", "peer", "indexed")
+
+    def __init__(self, network: Network, peer: Peer) -> None:
+        self.network = network
+        self.peer = peer
+        self.indexed: tuple = ()
+
+    def __call__(self) -> None:
+        self.network._reindex(self)
+
+
+def _encode_address(address: tuple) -> bytes | None:
+    """One snapshot record for ``address``, or None if it cannot be represented."""
+    host, port = address[0], address[1]
+    if not isinstance(host, str) or not isinstance(port, int) or not 0 <= port <= 0xFFFF:
+        return None
+    for family, record, type_byte in ((socket.AF_INET, _IPV4_RECORD, _SNAPSHOT_IPV4),
+                                      (socket.AF_INET6, _IPV6_RECORD, _SNAPSHOT_IPV6)):
+        try:
+            return record.pack(type_byte, socket.inet_pton(family, host), port)
+        except (OSError, ValueError):
+            continue
+    name = host.encode("utf-8", "replace")
+    if not name or len(name) > 0xFFFF:
+        return None
+    return _DOMAIN_HEADER.pack(_SNAPSHOT_DOMAIN, len(name)) + name + _PORT.pack(port)
+
+
+def _decode_addresses(data: bytes) -> Iterator[tuple]:
+    """Yield the addresses of a snapshot, stopping (with a logged warning) at the first damaged record."""
+    offset, end = 0, len(data)
+    try:
+        while offset < end:
+            kind = data[offset]
+            if kind == _SNAPSHOT_IPV4:
+                _, raw, port = _IPV4_RECORD.unpack_from(data, offset)
+                offset += _IPV4_RECORD.size
+                yield UDPv4Address(socket.inet_ntop(socket.AF_INET, raw), port)
+            elif kind == _SNAPSHOT_IPV6:
+                _, raw, port = _IPV6_RECORD.unpack_from(data, offset)
+                offset += _IPV6_RECORD.size
+                yield UDPv6Address(socket.inet_ntop(socket.AF_INET6, raw), port)
+            elif kind == _SNAPSHOT_DOMAIN:
+                _, length = _DOMAIN_HEADER.unpack_from(data, offset)
+                start = offset + _DOMAIN_HEADER.size
+                name = data[start:start + length]
+                port, = _PORT.unpack_from(data, start + length)
+                offset = start + length + _PORT.size
+                yield DomainAddress(name.decode("utf-8"), port)
+            else:
+                logger.warning("Snapshot record %d has unknown type %d; ignoring the rest", offset, kind)
+                return
+    except (struct.error, UnicodeDecodeError) as exc:
+        logger.warning("Snapshot damaged at byte %d (%s); ignoring the rest", offset, exc)
+
+
+class Network:
+    """Verified peers, the addresses we may walk to, who introduced whom, and which peer offers which service.
+
+    All public methods are safe to call from several threads (they hold :attr:`graph_lock`) and never
+    leave the graph half-updated: unknown peers or addresses are simply ignored.
+
+    The attributes below may be read freely but must not be modified directly, except for
+    :attr:`blacklist` and :attr:`blacklist_mids` (append to those).
+    """
+
+    def __init__(self) -> None:
+        """Create an empty peer graph."""
+        self.graph_lock = RLock()
+        """Held by every method that reads or changes the graph."""
+
+        self.blacklist: List[Address] = []
+        """Addresses never to treat as peers (bootstrap servers, for example)."""
+        self.blacklist_mids: List[bytes] = []
+        """Mids never to accept as verified peers (our own, for example)."""
+
+        self.verified_peers: Set[Peer] = set()
+        """Every verified peer."""
+        self.verified_by_public_key_bin: Dict[PublicKeyBin, Peer] = {}
+        """Verified peers by the binary form of their public key."""
+        self.services_per_peer: Dict[PublicKeyBin, Set[Service]] = {}
+        """The services each peer (by public key, verified or not) told us it runs."""
+        self.service_overlays: Dict[Service, Any] = {}
+        """Our own overlays, by the service they provide."""
+        self.peer_observers: Set[Any] = set()
+        """Registered :class:`IPeerObserver` objects."""
+
+        self.reverse_ip_lookup: Dict[Address, List[Peer]] = {}
+        """Address -> the verified peers currently using it (usually one; the newest is last)."""
+        self.reverse_intro_lookup: Dict[PublicKeyBin, Dict[Address, None]] = {}
+        """Introducer's public key -> the known addresses it introduced (an insertion-ordered set)."""
+        self.reverse_service_lookup: Dict[Service, Dict[Peer, None]] = {}
+        """Service -> the verified peers that run it (an insertion-ordered set)."""
+
+        self._known: Dict[Address, WalkableAddress] = {}
+        self._walkable: Dict[Address, None] = {}
+        self._watches: Dict[PublicKeyBin, _AddressWatch] = {}
+
+    # --- bookkeeping of the indexes --------------------------------------------------------------------
+
+    def _record_address(self, address: tuple, record: WalkableAddress) -> None:
+        """Create or overwrite the introduction record of a known address."""
+        previous = self._known.get(address)
+        if previous is not None and previous.introduced_by:
+            introduced = self.reverse_intro_lookup.get(previous.introduced_by)
+            if introduced is not None:
+                introduced.pop(address, None)
+                if not introduced:
+                    del self.reverse_intro_lookup[previous.introduced_by]
+        self._known[address] = record
+        if record.introduced_by:
+            self.reverse_intro_lookup.setdefault(record.introduced_by, {})[address] = None
+        if address not in self.reverse_ip_lookup:
+            self._walkable[address] = None
+
+    def _forget_address(self, address: tuple) -> None:
+        """Drop a known address, its introduction record and its walkability."""
+        record = self._known.pop(address, None)
+        if record is None:
+            return
+        self._walkable.pop(address, None)
+        if record.introduced_by:
+            introduced = self.reverse_intro_lookup.get(record.introduced_by)
+            if introduced is not None:
+                introduced.pop(address, None)
+                if not introduced:
+                    del self.reverse_intro_lookup[record.introduced_by]
+
+    def _claim(self, peer: Peer, address: tuple) -> None:
+        """``peer`` (verified) now uses ``address``, so nobody needs to walk there."""
+        users = self.reverse_ip_lookup.get(address)
+        if users is None:
+            self.reverse_ip_lookup[address] = [peer]
+            self._walkable.pop(address, None)
+        elif peer not in users:
+            users.append(peer)
+
+    def _release(self, peer: Peer, address: tuple) -> None:
+        """``peer`` no longer uses ``address``; it becomes walkable again if nobody else does."""
+        users = self.reverse_ip_lookup.get(address)
+        if users is None:
+            return
+        if peer in users:
+            users.remove(peer)
+        if not users:
+            del self.reverse_ip_lookup[address]
+            if address in self._known:
+                self._walkable[address] = None
+
+    def _reindex(self, watch: _AddressWatch) -> None:
+        """A verified peer's address map changed: bring the address index in line with it."""
+        with self.graph_lock:
+            if self._watches.get(watch.peer.public_key.key_to_bin()) is not watch:
+                return  # The peer was removed meanwhile.
+            current = tuple(dict.fromkeys(watch.peer.addresses.values()))
+            for address in watch.indexed:
+                if address not in current:
+                    self._release(watch.peer, address)
+            for address in current:
+                if address not in watch.indexed:
+                    self._claim(watch.peer, address)
+            watch.indexed = current
+
+    def _notify(self, callback_name: str, peer: Peer) -> None:
+        for observer in tuple(self.peer_observers):
+            try:
+                getattr(observer, callback_name)(peer)
+            except Exception:
+                # One faulty observer must neither break the graph update nor starve the others.
+                logger.exception("Peer observer %r failed in %s", observer, callback_name)
+
+    def _admit(self, peer: Peer, key_bin: PublicKeyBin) -> None:
+        """Make ``peer`` a verified peer (it is not one yet)."""
+        self.verified_peers.add(peer)
+        self.verified_by_public_key_bin[key_bin] = peer
+        watch = _AddressWatch(self, peer)
+        self._watches[key_bin] = watch
+        peer.addresses.watch(watch)
+        self._reindex(watch)
+        for service in self.services_per_peer.get(key_bin, ()):
+            self.reverse_service_lookup.setdefault(service, {})[peer] = None
+        self._notify("on_peer_added", peer)
+
+    def _expel(self, peer: Peer, key_bin: PublicKeyBin) -> None:
+        """Undo :meth:`_admit` for the stored instance ``peer``, and forget its services and introductions."""
+        self.verified_peers.discard(peer)
+        del self.verified_by_public_key_bin[key_bin]
+        watch = self._watches.pop(key_bin)
+        peer.addresses.unwatch(watch)
+        for address in watch.indexed:
+            self._release(peer, address)
+        watch.indexed = ()
+        for service in self.services_per_peer.pop(key_bin, ()):
+            providers = self.reverse_service_lookup.get(service)
+            if providers is not None:
+                providers.pop(peer, None)
+                if not providers:
+                    del self.reverse_service_lookup[service]
+        # Its introductions stay walkable (with the service they were made for), but no longer count as
+        # its own: any verified peer may now claim them.
+        for address in self.reverse_intro_lookup.pop(key_bin, ()):
+            self._known[address] = self._known[address]._replace(introduced_by=b"")
+        self._notify("on_peer_removed", peer)
+
+    # --- discovery ---------------------------------------------------------------------------------------
+
+    def is_new_style(self, address: Address) -> bool:
+        """Whether ``address`` is known and known to speak the new-style introduction messages."""
+        record = self._known.get(address)
+        return record is not None and record.new_style
+
+    def discover_address(self, peer: Peer, address: Address, service: Service | None = None,
+                         new_style: bool = False) -> None:
+        """``peer`` introduced ``address`` to us (for ``service``, if given); ``peer`` itself is verified.
+
+        The introduction is recorded unless the address is blacklisted or was already introduced by a
+        peer that is still verified. A plain ``(host, port)`` tuple is stored as the matching named type.
+
+        :raises TypeError: ``peer`` is not a :class:`Peer`, or ``address`` is not a tuple.
+        :raises ValueError: ``address`` is a plain tuple that is not ``(str, int)``.
+        """
+        if not isinstance(peer, Peer):
+            raise TypeError(f"expected a Peer, got {type(peer).__name__}")
+        address = typed_address(address)
+        with self.graph_lock:
+            if address not in self.blacklist:
+                record = self._known.get(address)
+                if record is None or record.introduced_by not in self.verified_by_public_key_bin:
+                    self._record_address(address,
+                                         WalkableAddress(peer.public_key.key_to_bin(), service, bool(new_style)))
+            self.add_verified_peer(peer)
+
+    def discover_services(self, peer: Peer, services: Iterable[Service]) -> None:
+        """``peer`` (verified or not) runs ``services``; they are added to what we knew.
+
+        :raises TypeError: ``peer`` is not a :class:`Peer`.
+        """
+        if not isinstance(peer, Peer):
+            raise TypeError(f"expected a Peer, got {type(peer).__name__}")
+        services = set(services)
+        key_bin = peer.public_key.key_to_bin()
+        with self.graph_lock:
+            self.services_per_peer.setdefault(key_bin, set()).update(services)
+            verified = self.verified_by_public_key_bin.get(key_bin)
+            if verified is not None:
+                for service in services:
+                    self.reverse_service_lookup.setdefault(service, {})[verified] = None
+
+    def add_verified_peer(self, peer: Peer) -> None:
+        """``peer`` proved its key to us.
+
+        If a peer with this key is already verified, that (stored) instance just learns ``peer``'s
+        addresses. Otherwise ``peer`` is added, unless its mid is blacklisted or it has an unknown,
+        blacklisted address; its new addresses become known (not walkable, as it uses them).
+        Observers hear about each newly verified peer once.
+
+        :raises TypeError: ``peer`` is not a :class:`Peer`.
+        """
+        if not isinstance(peer, Peer):
+            raise TypeError(f"expected a Peer, got {type(peer).__name__}")
+        if peer.mid in self.blacklist_mids:
+            return
+        key_bin = peer.public_key.key_to_bin()
+        with self.graph_lock:
+            stored = self.verified_by_public_key_bin.get(key_bin)
+            if stored is not None:
+                if stored is not peer and not stored.address_frozen:
+                    stored.addresses.update(peer.addresses)
+                return
+            addresses = tuple(peer.addresses.values())
+            if not any(address in self._known for address in addresses):
+                if any(address in self.blacklist for address in addresses):
+                    return
+                for address in addresses:
+                    self._record_address(address, _NOBODYS)
+            self._admit(peer, key_bin)
+
+    def register_service_provider(self, service_id: Service, overlay: Any) -> None:  # noqa: ANN401
+        """Note that our own ``overlay`` provides ``service_id``."""
+        with self.graph_lock:
+            self.service_overlays[service_id] = overlay
+
+    # --- queries -----------------------------------------------------------------------------------------
+
+    def get_verified_peers(self) -> List[Peer]:
+        """All verified peers."""
+        with self.graph_lock:
+            return list(self.verified_peers)
+
+    def get_peers_for_service(self, service_id: Service) -> List[Peer]:
+        """The verified peers that run ``service_id``."""
+        with self.graph_lock:
+            return list(self.reverse_service_lookup.get(service_id, ()))
+
+    def get_services_for_peer(self, peer: Peer) -> Set[Service]:
+        """The services ``peer`` told us it runs (a copy; empty if none or unknown)."""
+        with self.graph_lock:
+            return set(self.services_per_peer.get(peer.public_key.key_to_bin(), ()))
+
+    def get_walkable_addresses(self, service_id: Service | None = None, old_style: bool = False) -> List[Address]:
+        """Known addresses that no verified peer uses.
+
+        :param service_id: keep only addresses introduced for this service, or introduced by a peer that
+            runs it.
+        :param old_style: leave out addresses known to speak new-style introductions.
+        """
+        with self.graph_lock:
+            if service_id is None and not old_style:
+                return list(self._walkable)
+            services_per_peer = self.services_per_peer
+            selected = []
+            for address in self._walkable:
+                introducer, service, new_style = self._known[address]
+                if old_style and new_style:
+                    continue
+                if service_id is not None and service != service_id \
+                        and service_id not in services_per_peer.get(introducer, ()):
+                    continue
+                selected.append(address)
+            return selected
+
+    def get_verified_by_address(self, address: Address) -> Peer | None:
+        """A verified peer that uses ``address`` (the most recent one if several do), or None."""
+        with self.graph_lock:
+            users = self.reverse_ip_lookup.get(address)
+            return users[-1] if users else None
+
+    def get_verified_by_public_key_bin(self, public_key_bin: PublicKeyBin) -> Peer | None:
+        """The verified peer with this binary public key, or None."""
+        return self.verified_by_public_key_bin.get(public_key_bin)
+
+    def get_introductions_from(self, peer: Peer) -> List[Address]:
+        """The known addresses that ``peer`` introduced to us (while it was verified)."""
+        with self.graph_lock:
+            return list(self.reverse_intro_lookup.get(peer.public_key.key_to_bin(), ()))
+
+    # --- removal -----------------------------------------------------------------------------------------
+
+    def remove_by_address(self, address: Address) -> None:
+        """Forget ``address`` and drop every verified peer that uses it (with its services).
+
+        The dropped peers' other known addresses become walkable. Unknown addresses are ignored.
+        """
+        with self.graph_lock:
+            self._forget_address(address)
+            for peer in tuple(self.reverse_ip_lookup.get(address, ())):
+                self._expel(peer, peer.public_key.key_to_bin())
+
+    def remove_peer(self, peer: Peer) -> None:
+        """Drop ``peer`` (matched by key) with its services, and forget the addresses it used.
+
+        The addresses of both the given instance and the stored one are forgotten, so this also cleans up
+        after a peer that was only ever known as an address. Unknown peers are ignored.
+
+        :raises TypeError: ``peer`` is not a :class:`Peer`.
+        """
+        if not isinstance(peer, Peer):
+            raise TypeError(f"expected a Peer, got {type(peer).__name__}")
+        key_bin = peer.public_key.key_to_bin()
+        with self.graph_lock:
+            addresses = dict.fromkeys(peer.addresses.values())
+            stored = self.verified_by_public_key_bin.get(key_bin)
+            if stored is not None:
+                addresses.update(dict.fromkeys(stored.addresses.values()))
+                self._expel(stored, key_bin)
+            else:
+                self.services_per_peer.pop(key_bin, None)
+            for address in addresses:
+                self._forget_address(address)
+
+    # --- snapshots ---------------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The preferred addresses of all verified peers, packed for :meth:`load_snapshot`.
+
+        Each record is one type byte (1 IPv4, 3 IPv6, 2 host name) followed by the address, in the layout of
+        the serializer's ``address`` format. Peers without a usable address are left out.
+        """
+        with self.graph_lock:
+            records = []
+            for peer in self.verified_peers:
+                address = peer.address
+                if address == UNKNOWN_ADDRESS:
+                    continue
+                record = _encode_address(address)
+                if record is not None:
+                    records.append(record)
+            return b"".join(records)
+
+    def load_snapshot(self, snapshot: bytes) -> int:
+        """Add the addresses in ``snapshot`` (made by :meth:`snapshot`) as known addresses without an introducer.
+
+        Blacklisted and already known addresses are skipped. A damaged record ends the load (logged, not
+        raised); what came before it is kept.
+
+        :return: how many addresses were added.
+        :raises TypeError: ``snapshot`` is not bytes-like.
+        """
+        if not isinstance(snapshot, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a snapshot is bytes, got {type(snapshot).__name__}")
+        added = 0
+        with self.graph_lock:
+            for address in _decode_addresses(bytes(snapshot)):
+                if address not in self._known and address not in self.blacklist:
+                    self._record_address(address, _NOBODYS)
+                    added += 1
+        return added
+
+    # --- observers ---------------------------------------------------------------------------------------
+
+    def add_peer_observer(self, observer: IPeerObserver) -> None:
+        """Call ``observer.on_peer_added(peer)`` / ``on_peer_removed(peer)`` from now on.
+
+        :raises TypeError: ``observer`` lacks one of the two callbacks.
+        """
+        if not all(callable(getattr(observer, name, None)) for name in ("on_peer_added", "on_peer_removed")):
+            raise TypeError(f"{observer!r} does not provide on_peer_added and on_peer_removed")
+        with self.graph_lock:
+            self.peer_observers.add(observer)
+
+    def remove_peer_observer(self, observer: IPeerObserver) -> None:
+        """Stop notifying ``observer``; unknown observers are ignored."""
+        with self.graph_lock:
+            self.peer_observers.discard(observer)
+
+
+__all__ = ["IPeerObserver", "Network", "PeerObserver", "WalkableAddress"]
