@@ -292,7 +292,8 @@ class Community(EZPackOverlay):
                                      identifier: int, introduction: Peer | None = None, extra_bytes: bytes = b"",
                                      prefix: bytes | None = None, new_style: bool = False) -> bytes:
         """
-        Build (not send) the answer to an introduction request from ``socket_address``.
+        Build (not send) the answer to an introduction request from ``socket_address``, whose LAN
+        address is ``lan_socket_address``.
 
         If we introduce a peer, that peer is sent a puncture request right away so it opens its NAT
         towards the requester.
@@ -389,7 +390,10 @@ class Community(EZPackOverlay):
             peer.address = UDPv4LANAddress(*payload.source_lan_address)
         self.network.add_verified_peer(peer)
         self.network.discover_services(peer, [self.community_id])
-        response = self.create_introduction_response(payload.destination_address, peer.address,
+        # The puncture request that goes with an introduction carries the requester's own LAN address:
+        # a peer behind the same NAT as the requester punctures there. (py-ipv8 passes the address the
+        # requester used for *us* instead, which sends such punctures to the wrong host.)
+        response = self.create_introduction_response(payload.source_lan_address, peer.address,
                                                      payload.identifier, new_style=peer.new_style_intro)
         self.endpoint.send(peer.address, response)
         self.introduction_request_callback(peer, dist, payload)

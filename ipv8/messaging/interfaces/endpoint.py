@@ -340,6 +340,9 @@ class Endpoint(abc.ABC):
 # Listener base
 
 
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
 def _is_ipv6_literal(address: str) -> bool:
     try:
         return ipaddress.ip_address(address).version == 6
@@ -387,14 +390,17 @@ class EndpointListener(abc.ABC):
         Our best guess of the LAN address other machines on our network can reach us at.
 
         While the endpoint is closed this is the null address of the listener's family
-        (``("0.0.0.0", 0)`` or ``("::1", 0)``). Once open, the first guess combines a local interface
-        address of the right family with the endpoint's port; it is remembered until overwritten.
+        (``("0.0.0.0", 0)`` or ``("::1", 0)``). Once open, the first guess is the endpoint's own address
+        when it is bound to a specific IP, otherwise a local interface address of the right family with the
+        endpoint's port; it is remembered until overwritten.
         """
         if not self.endpoint.is_open():
             return UDPv6Address("::1", 0) if self.is_ipv6_listener else UDPv4Address("0.0.0.0", 0)
         if self._my_estimated_lan is None:
-            host = self._get_lan_address(True)[0]
-            port = self.endpoint.get_address()[1]
+            bound_host, port = self.endpoint.get_address()[:2]
+            # An endpoint bound to one specific address (a loopback test, a multi-homed server) is
+            # reachable only there; only a wildcard bind makes the machine's interfaces relevant.
+            host = bound_host if bound_host not in _WILDCARD_HOSTS else self._get_lan_address(True)[0]
             self._my_estimated_lan = UDPv6Address(host, port) if _is_ipv6_literal(host) else UDPv4Address(host, port)
         return self._my_estimated_lan
 

@@ -192,7 +192,8 @@ def test_estimated_lan_while_closed_is_the_null_address(endpoint: MemoryEndpoint
     assert listener.my_estimated_wan == ("0.0.0.0", 0)
 
 
-def test_estimated_lan_uses_an_interface_address_and_our_port(endpoint: MemoryEndpoint) -> None:
+def test_estimated_lan_uses_an_interface_address_and_our_port() -> None:
+    endpoint = MemoryEndpoint(UDPv4Address("0.0.0.0", 4000))  # a wildcard bind: any interface may serve
     endpoint.open()
     listener = RecordingListener(endpoint)
     ipv4_lan = [address for address in get_lan_addresses() if ":" not in address]
@@ -201,6 +202,12 @@ def test_estimated_lan_uses_an_interface_address_and_our_port(endpoint: MemoryEn
     assert listener.my_estimated_wan == listener.my_estimated_lan
     listener.my_estimated_lan = UDPv4Address("10.1.2.3", 99)
     assert listener.my_estimated_lan == ("10.1.2.3", 99)
+
+
+def test_estimated_lan_is_the_bound_address_when_bound_to_one() -> None:
+    endpoint = MemoryEndpoint(UDPv4Address("127.0.0.1", 4000))
+    endpoint.open()
+    assert RecordingListener(endpoint).my_estimated_lan == UDPv4Address("127.0.0.1", 4000)
 
 
 def test_ipv6_listener_guesses_an_ipv6_address() -> None:
