@@ -74,6 +74,8 @@ class TestBase(unittest.TestCase, Generic[OverlayType]):
 
     #: Seconds a single test may take before it fails with a dump of pending calls and threads.
     MAX_TEST_TIME: ClassVar[float] = 10.0
+    #: Extra seconds a blocked reactor is given before the watchdog stops the process.
+    DEADLOCK_GRACE: ClassVar[float] = 5.0
     #: Key level of the nodes :meth:`create_node` makes.
     DEFAULT_KEY_LEVEL: ClassVar[str] = "curve25519"
 
@@ -86,6 +88,7 @@ class TestBase(unittest.TestCase, Generic[OverlayType]):
         self.internet = Internet()
         self._tempdirs: list[str] = []
         self._watchdog: threading.Timer | None = None
+        self._timeout_dump: Any = None
 
     # Life cycle ----------------------------------------------------------------------------------------
 
@@ -108,21 +111,26 @@ class TestBase(unittest.TestCase, Generic[OverlayType]):
         self.nodes = []
         return stopping.addBoth(cleanup)
 
-    def _start_watchdog(self) -> None:
-        # Trial's own timeout cannot fire while the reactor thread is stuck in synchronous code; this
-        # thread notices that and dumps every thread's stack before the process is stopped.
-        grace = 5.0
+    def _dump_state(self, reason: str) -> None:
+        sys.stderr.write(f"\n{self.id()}: {reason}\nPending delayed calls:\n")
+        for call in list(global_reactor.getDelayedCalls()):
+            sys.stderr.write(f"  {call}\n")
+        sys.stderr.write("Threads:\n")
+        sys.stderr.flush()
+        faulthandler.dump_traceback(all_threads=True)
+        sys.stderr.flush()
 
+    def _start_watchdog(self) -> None:
+        # Just before trial's own timeout fails the test, show what was still pending.
+        self._timeout_dump = global_reactor.callLater(
+            self.MAX_TEST_TIME * 0.99, self._dump_state, f"still running after MAX_TEST_TIME={self.MAX_TEST_TIME}s")
+        # Trial's timeout cannot fire while the reactor thread is stuck in synchronous code; this
+        # thread notices that, dumps every thread's stack and stops the process.
         def stuck() -> None:
-            sys.stderr.write(f"\n{self.id()} exceeded MAX_TEST_TIME={self.MAX_TEST_TIME}s by {grace}s; "
-                             "the reactor is blocked. Pending delayed calls:\n")
-            for call in list(global_reactor.getDelayedCalls()):
-                sys.stderr.write(f"  {call}\n")
-            sys.stderr.write("Threads:\n")
-            faulthandler.dump_traceback(all_threads=True)
-            sys.stderr.flush()
+            self._dump_state(f"the reactor has been blocked for more than MAX_TEST_TIME={self.MAX_TEST_TIME}s "
+                             f"+ {self.DEADLOCK_GRACE}s; stopping the process")
             os._exit(1)
-        self._watchdog = threading.Timer(self.MAX_TEST_TIME + grace, stuck)
+        self._watchdog = threading.Timer(self.MAX_TEST_TIME + self.DEADLOCK_GRACE, stuck)
         self._watchdog.daemon = True
         self._watchdog.start()
 
@@ -130,6 +138,9 @@ class TestBase(unittest.TestCase, Generic[OverlayType]):
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
+        if self._timeout_dump is not None and self._timeout_dump.active():
+            self._timeout_dump.cancel()
+        self._timeout_dump = None
 
     # Building the experiment ------------------------------------------------------------------------------
 
