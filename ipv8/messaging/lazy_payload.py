@@ -177,7 +177,7 @@ class _MethodWriter:
             raise ValueError(msg)
 
     def _defaults(self) -> dict[str, Any]:
-        """Defaults from class attributes named after fields, and from a custom ``__init__``'s signature."""
+        """Defaults: plain class attributes (of the class or a base) named after fields."""
         found = {}
         for name in self.names:
             value = _class_default(self.cls, name)
@@ -187,8 +187,9 @@ class _MethodWriter:
 
     def init_source(self) -> str:
         parameters, checks, seen_default = [], [], False
+        defaults = self._defaults()
         for name in self.names:
-            default = self._defaults().get(name, _MISSING)
+            default = defaults.get(name, _MISSING)
             if default is not _MISSING:
                 self.namespace[f"_default_{name}"] = default
                 parameters.append(f"{name}=_default_{name}")
@@ -252,9 +253,10 @@ def vp_compile(vp_definition: type[P]) -> type[P]:
     writer = _MethodWriter(vp_definition)
     if not _has_custom_init(vp_definition):
         vp_definition.__init__ = writer.build(writer.init_source(), "__init__")  # type: ignore[misc]
-    vp_definition.to_pack_list = writer.build(writer.to_pack_list_source(), "to_pack_list")  # type: ignore[method-assign]
-    vp_definition.from_unpack_list = classmethod(  # type: ignore[method-assign,assignment]
-        writer.build(writer.from_unpack_list_source(), "from_unpack_list"))
+    to_pack_list = writer.build(writer.to_pack_list_source(), "to_pack_list")
+    from_unpack_list = writer.build(writer.from_unpack_list_source(), "from_unpack_list")
+    vp_definition.to_pack_list = to_pack_list  # type: ignore[method-assign]
+    vp_definition.from_unpack_list = classmethod(from_unpack_list)  # type: ignore[method-assign,assignment]
     vp_definition.__match_args__ = tuple(writer.names)
     return vp_definition
 

@@ -49,31 +49,26 @@ class IntroductionRequestPayload(Payload):
     :param supports_new_style: whether the sender understands the new-style (IPv6-capable) messages
     """
 
+    format_list = [*["ipv4"] * 3, "bits", "H", "raw"]
     msg_id = 246
-    format_list = ["ipv4", "ipv4", "ipv4", "bits", "H", "raw"]
 
     def __init__(self, destination_address: Address, source_lan_address: Address,  # noqa: PLR0913
                  source_wan_address: Address, advice: bool, connection_type: str, identifier: int,
                  extra_bytes: bytes, supports_new_style: bool = True) -> None:
         """Store the fields (see the class documentation)."""
-        self.destination_address = destination_address
-        self.source_lan_address = source_lan_address
-        self.source_wan_address = source_wan_address
-        self.advice = advice
-        self.connection_type = connection_type
         self.identifier = identifier % 65536
+        self.connection_type = connection_type
+        self.advice, self.supports_new_style = advice, supports_new_style
+        self.destination_address = destination_address
+        self.source_lan_address, self.source_wan_address = source_lan_address, source_wan_address
         self.extra_bytes = extra_bytes
-        self.supports_new_style = supports_new_style
 
     def to_pack_list(self) -> list[tuple]:
         """Three IPv4 addresses, the flags byte, the identifier and the extra bytes."""
         conn_0, conn_1 = _CONNECTION_BITS.get(self.connection_type, (0, 0))
-        return [("ipv4", self.destination_address),
-                ("ipv4", self.source_lan_address),
-                ("ipv4", self.source_wan_address),
-                ("bits", conn_0, conn_1, self.supports_new_style, 0, 0, 0, 0, self.advice),
-                ("H", self.identifier),
-                ("raw", self.extra_bytes)]
+        flags = ("bits", conn_0, conn_1, self.supports_new_style, 0, 0, 0, 0, self.advice)
+        return [("ipv4", self.destination_address), ("ipv4", self.source_lan_address),
+                ("ipv4", self.source_wan_address), flags, ("H", self.identifier), ("raw", self.extra_bytes)]
 
     @classmethod
     def from_unpack_list(cls, destination_address: Address, source_lan_address: Address,  # noqa: PLR0913
@@ -81,9 +76,15 @@ class IntroductionRequestPayload(Payload):
                          supports_new_style: int, dflag1: int, dflag2: int, tunnel: int, sync: int,  # noqa: ARG003
                          advice: int, identifier: int, extra_bytes: bytes) -> IntroductionRequestPayload:
         """Build the payload from the unpacked fields; note the inverted advice bit (module documentation)."""
-        return cls(destination_address, source_lan_address, source_wan_address, not advice,
-                   decode_connection_type(connection_type_0, connection_type_1), identifier, extra_bytes,
-                   supports_new_style)
+        # Hot path of peer discovery: fill the attributes directly instead of going through __init__.
+        payload = cls.__new__(cls)
+        payload.identifier = identifier  # 16 bits on the wire already
+        payload.connection_type = _CONNECTION_NAMES.get((connection_type_0, connection_type_1), "N/A")
+        payload.advice, payload.supports_new_style = not advice, supports_new_style
+        payload.destination_address = destination_address
+        payload.source_lan_address, payload.source_wan_address = source_lan_address, source_wan_address
+        payload.extra_bytes = extra_bytes
+        return payload
 
 
 class IntroductionResponsePayload(Payload):
@@ -102,38 +103,34 @@ class IntroductionResponsePayload(Payload):
     :param peer_limit_reached: whether the responder has no room for more peers
     """
 
+    format_list = [*["ipv4"] * 5, "bits", "H", "raw"]
     msg_id = 245
-    format_list = ["ipv4", "ipv4", "ipv4", "ipv4", "ipv4", "bits", "H", "raw"]
 
-    def __init__(self, destination_address: Address, source_lan_address: Address,  # noqa: PLR0913
-                 source_wan_address: Address, lan_introduction_address: Address,
-                 wan_introduction_address: Address, connection_type: str, identifier: int, extra_bytes: bytes,
-                 supports_new_style: bool = True, intro_supports_new_style: bool = False,
-                 peer_limit_reached: bool = False) -> None:
+    def __init__(self,  # noqa: PLR0913
+                 destination_address: Address, source_lan_address: Address, source_wan_address: Address,
+                 lan_introduction_address: Address, wan_introduction_address: Address,
+                 connection_type: str, identifier: int, extra_bytes: bytes, supports_new_style: bool = True,
+                 intro_supports_new_style: bool = False, peer_limit_reached: bool = False) -> None:
         """Store the fields (see the class documentation)."""
-        self.destination_address = destination_address
-        self.source_lan_address = source_lan_address
-        self.source_wan_address = source_wan_address
-        self.lan_introduction_address = lan_introduction_address
-        self.wan_introduction_address = wan_introduction_address
-        self.connection_type = connection_type
         self.identifier = identifier % 65536
-        self.extra_bytes = extra_bytes
+        self.connection_type = connection_type
+        self.peer_limit_reached = peer_limit_reached
         self.supports_new_style = supports_new_style
         self.intro_supports_new_style = intro_supports_new_style
-        self.peer_limit_reached = peer_limit_reached
+        self.destination_address = destination_address
+        self.source_lan_address, self.source_wan_address = source_lan_address, source_wan_address
+        self.lan_introduction_address = lan_introduction_address
+        self.wan_introduction_address = wan_introduction_address
+        self.extra_bytes = extra_bytes
 
     def to_pack_list(self) -> list[tuple]:
         """Five IPv4 addresses, the flags byte, the identifier and the extra bytes."""
         conn_0, conn_1 = _CONNECTION_BITS.get(self.connection_type, (0, 0))
-        return [("ipv4", self.destination_address),
-                ("ipv4", self.source_lan_address),
-                ("ipv4", self.source_wan_address),
-                ("ipv4", self.lan_introduction_address),
-                ("ipv4", self.wan_introduction_address),
-                ("bits", conn_0, conn_1, 0, self.supports_new_style, self.intro_supports_new_style,
-                 self.peer_limit_reached, 0, 0),
-                ("H", self.identifier),
+        flags = ("bits", conn_0, conn_1, 0, self.supports_new_style, self.intro_supports_new_style,
+                 self.peer_limit_reached, 0, 0)
+        addresses = (self.destination_address, self.source_lan_address, self.source_wan_address,
+                     self.lan_introduction_address, self.wan_introduction_address)
+        return [*(("ipv4", address) for address in addresses), flags, ("H", self.identifier),
                 ("raw", self.extra_bytes)]
 
     @classmethod
@@ -157,14 +154,13 @@ class PunctureRequestPayload(Payload):
     :param identifier: the identifier of the related introduction-request (kept modulo 65536)
     """
 
-    msg_id = 250
     format_list = ["ipv4", "ipv4", "H"]
+    msg_id = 250
 
     def __init__(self, lan_walker_address: Address, wan_walker_address: Address, identifier: int) -> None:
         """Store the fields (see the class documentation)."""
-        self.lan_walker_address = lan_walker_address
-        self.wan_walker_address = wan_walker_address
         self.identifier = identifier % 65536
+        self.lan_walker_address, self.wan_walker_address = lan_walker_address, wan_walker_address
 
     def to_pack_list(self) -> list[tuple]:
         """Two IPv4 addresses and the identifier."""
@@ -185,14 +181,13 @@ class PuncturePayload(Payload):
     :param identifier: the identifier from the puncture-request (kept modulo 65536)
     """
 
-    msg_id = 249
     format_list = ["ipv4", "ipv4", "H"]
+    msg_id = 249
 
     def __init__(self, source_lan_address: Address, source_wan_address: Address, identifier: int) -> None:
         """Store the fields (see the class documentation)."""
-        self.source_lan_address = source_lan_address
-        self.source_wan_address = source_wan_address
         self.identifier = identifier % 65536
+        self.source_lan_address, self.source_wan_address = source_lan_address, source_wan_address
 
     def to_pack_list(self) -> list[tuple]:
         """Two IPv4 addresses and the identifier."""
@@ -205,82 +200,56 @@ class PuncturePayload(Payload):
         return cls(lan_walker_address, wan_walker_address, identifier)
 
 
+# New-style messages: field name lists shared by the classes below. A "bits" entry takes eight names.
+_INTRO_REQUEST_FLAGS = ["connection_type_0", "connection_type_1", "supports_new_style", "dflag1", "dflag2",
+                        "tunnel", "sync", "advice"]
+_INTRO_RESPONSE_FLAGS = ["intro_supports_new_style"] + [f"flag{number}" for number in range(1, 8)]
+
+
 @vp_compile
 class NewIntroductionRequestPayload(VariablePayloadWID):
-    """New-style introduction-request (234). Addresses may be IPv4 or IPv6; the identifier precedes the flags."""
+    """New-style introduction-request (234). Addresses may be IPv4 or IPv6; the identifier precedes the flags.
 
-    msg_id = 234
-    format_list = ["ip_address", "ip_address", "ip_address", "H", "bits", "raw"]
+    Fields: ``destination_address``, ``source_lan_address``, ``source_wan_address``, ``identifier``, the eight
+    flags ``connection_type_0`` ... ``advice`` (0 or 1), ``extra_bytes``.
+    """
+
     names = ["destination_address", "source_lan_address", "source_wan_address", "identifier",
-             "connection_type_0", "connection_type_1", "supports_new_style", "dflag1", "dflag2", "tunnel",
-             "sync", "advice", "extra_bytes"]
-
-    destination_address: Address
-    source_lan_address: Address
-    source_wan_address: Address
-    identifier: int
-    connection_type_0: int
-    connection_type_1: int
-    supports_new_style: int
-    dflag1: int
-    dflag2: int
-    tunnel: int
-    sync: int
-    advice: int
-    extra_bytes: bytes
+             *_INTRO_REQUEST_FLAGS, "extra_bytes"]
+    format_list = [*["ip_address"] * 3, "H", "bits", "raw"]
+    msg_id = 234
 
 
 @vp_compile
 class NewIntroductionResponsePayload(VariablePayloadWID):
-    """New-style introduction-response (233); flag bit 0x80 is ``intro_supports_new_style``."""
+    """New-style introduction-response (233); flag bit 0x80 is ``intro_supports_new_style``.
 
-    msg_id = 233
-    format_list = ["ip_address", "ip_address", "ip_address", "ip_address", "ip_address", "H", "bits", "raw"]
+    Fields: the five addresses of :class:`IntroductionResponsePayload`, ``identifier``, the flags
+    ``intro_supports_new_style`` and ``flag1`` ... ``flag7``, ``extra_bytes``.
+    """
+
     names = ["destination_address", "source_lan_address", "source_wan_address", "lan_introduction_address",
-             "wan_introduction_address", "identifier", "intro_supports_new_style", "flag1", "flag2", "flag3",
-             "flag4", "flag5", "flag6", "flag7", "extra_bytes"]
-
-    destination_address: Address
-    source_lan_address: Address
-    source_wan_address: Address
-    lan_introduction_address: Address
-    wan_introduction_address: Address
-    identifier: int
-    intro_supports_new_style: int
-    flag1: int
-    flag2: int
-    flag3: int
-    flag4: int
-    flag5: int
-    flag6: int
-    flag7: int
-    extra_bytes: bytes
+             "wan_introduction_address", "identifier", *_INTRO_RESPONSE_FLAGS, "extra_bytes"]
+    format_list = [*["ip_address"] * 5, "H", "bits", "raw"]
+    msg_id = 233
 
 
 @vp_compile
 class NewPunctureRequestPayload(VariablePayloadWID):
-    """New-style puncture-request (232, unsigned)."""
+    """New-style puncture-request (232, unsigned): walker LAN and WAN address, identifier."""
 
-    msg_id = 232
-    format_list = ["ip_address", "ip_address", "H"]
     names = ["lan_walker_address", "wan_walker_address", "identifier"]
-
-    lan_walker_address: Address
-    wan_walker_address: Address
-    identifier: int
+    format_list = [*["ip_address"] * 2, "H"]
+    msg_id = 232
 
 
 @vp_compile
 class NewPuncturePayload(VariablePayloadWID):
-    """New-style puncture (231)."""
+    """New-style puncture (231): the sender's LAN and WAN address, identifier."""
 
-    msg_id = 231
-    format_list = ["ip_address", "ip_address", "H"]
     names = ["source_lan_address", "source_wan_address", "identifier"]
-
-    source_lan_address: Address
-    source_wan_address: Address
-    identifier: int
+    format_list = [*["ip_address"] * 2, "H"]
+    msg_id = 231
 
 
 __all__ = ["IntroductionRequestPayload", "IntroductionResponsePayload", "NewIntroductionRequestPayload",

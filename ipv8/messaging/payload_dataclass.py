@@ -157,7 +157,8 @@ def _payload_from_dataclass(cls: type, msg_id: int | None, options: dict[str, An
         plain = dataclasses.dataclass(cls, **options)
         base = DataClassPayload if msg_id is None else DataClassPayloadWID
         attributes = {"__module__": plain.__module__, "__qualname__": plain.__qualname__, "__doc__": plain.__doc__}
-        result = types.new_class(plain.__name__, (plain, base), exec_body=lambda namespace: namespace.update(attributes))
+        result = types.new_class(plain.__name__, (plain, base),
+                                 exec_body=lambda namespace: namespace.update(attributes))
     if msg_id is not None:
         result.msg_id = msg_id  # type: ignore[attr-defined]
     try:
@@ -175,7 +176,8 @@ def dataclass(cls: C, /) -> C: ...
 
 
 @overload
-def dataclass(cls: None = None, /, *, msg_id: int | None = None, **options: Any) -> Callable[[C], C]: ...  # noqa: ANN401
+def dataclass(cls: None = None, /, *, msg_id: int | None = None,
+              **options: Any) -> Callable[[C], C]: ...  # noqa: ANN401
 
 
 def dataclass(cls: type | None = None, /, *, msg_id: int | None = None,

@@ -22,7 +22,7 @@ import socket
 import struct
 import sys
 import typing
-from typing import Any, Callable, ClassVar, Dict, List, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, ClassVar, Dict, List, Sequence, Type, TypeVar, Union
 
 from .addresses import DomainAddress, UDPv4Address, UDPv6Address
 
@@ -63,6 +63,9 @@ class PackError(RuntimeError):
         self.offset = offset
         self._located = False  # set once a serializer has pinned the failure to a field of some payload
 
+    def __reduce__(self) -> tuple:
+        return _rebuild_pack_error, (self.message, self.format, self.offset)
+
     def __str__(self) -> str:
         location = []
         if self.format is not None:
@@ -70,6 +73,11 @@ class PackError(RuntimeError):
         if self.offset is not None:
             location.append(f"offset {self.offset}")
         return f"{self.message} ({', '.join(location)})" if location else self.message
+
+
+def _rebuild_pack_error(message: str, fmt: str | None, offset: int | None) -> PackError:
+    """Unpickling helper: keep ``format`` and ``offset`` across process boundaries."""
+    return PackError(message, format=fmt, offset=offset)
 
 
 class _Malformed(Exception):
@@ -93,12 +101,18 @@ def _short_repr(value: Any) -> str:  # noqa: ANN401
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def _root(exc: BaseException) -> BaseException:
+    """The low-level exception behind a packer's own PackError wrapper (or ``exc`` itself)."""
+    if isinstance(exc, PackError) and not exc._located and exc.__cause__ is not None:  # noqa: SLF001
+        return exc.__cause__
+    return exc
+
+
 def _describe(exc: BaseException) -> str:
     """Short text for a low-level exception, for use inside a PackError message."""
     if isinstance(exc, PackError):
-        if not exc._located and exc.__cause__ is not None:  # noqa: SLF001 - a packer's wrapper: show the root
-            return _describe(exc.__cause__)
-        return exc.message
+        root = _root(exc)
+        return exc.message if root is exc else _describe(root)
     text = str(exc)
     kind = "struct.error" if isinstance(exc, struct.error) else type(exc).__name__
     if isinstance(exc, _Malformed):
@@ -440,7 +454,7 @@ class DefaultStruct(_BuiltinPacker):
 class Bits(_BuiltinPacker):
     """Eight flags in one byte; the first flag is the most significant bit (0x80), the last is 0x01.
 
-    Packs eight truthy/falsy values; unpacks to eight ints (0 or 1).
+    Packs eight truthy/falsy values (or one sequence of eight); unpacks to eight ints (0 or 1).
     """
 
     _spread = True
@@ -451,6 +465,8 @@ class Bits(_BuiltinPacker):
         return "Bits()"
 
     def _encode(self, *values: Any) -> bytes:  # noqa: ANN401
+        if len(values) == 1 and isinstance(values[0], (list, tuple)):
+            values = tuple(values[0])  # the list that Serializer.unpack("bits") returns
         if len(values) != 8:
             msg = f"needs exactly 8 flag values, got {len(values)}"
             raise ValueError(msg)
@@ -951,25 +967,23 @@ class Serializer:
                 ("20s", "20s"), ("32s", "32s"), ("64s", "64s"), ("74s", "74s"), ("c20s", "c20s"))
         }
         packers.update({
-            "bits": Bits(),
-            "ipv4": IPv4(),
-            "ip_address": Address(ip_only=True),
-            "address": Address(),
             "raw": Raw(),
-            "varlenBx2": VarLen(">B", 2),
-            "varlenH": short_varlen,
-            "varlenHutf8": VarLenUtf8(">H"),
-            "varlenIutf8": VarLenUtf8(">I"),
-            "varlenHx20": VarLen(">H", 20),
-            "varlenH-list": ListOf(short_varlen),
-            "varlenI": VarLen(">I"),
-            "doublevarlenH": VarLen(">H"),
+            "bits": Bits(),
             "payload": nested,
             "payload-list": ListOf(nested),
-            "arrayH-?": DefaultArray("?", "H"),
-            "arrayH-q": DefaultArray("q", "H"),
-            "arrayH-d": DefaultArray("d", "H"),
+            "varlenH": short_varlen,
+            "doublevarlenH": VarLen(">H"),
+            "varlenI": VarLen(">I"),
+            "varlenBx2": VarLen(">B", 2),
+            "varlenHx20": VarLen(">H", 20),
+            "varlenHutf8": VarLenUtf8(">H"),
+            "varlenIutf8": VarLenUtf8(">I"),
+            "varlenH-list": ListOf(short_varlen),
+            "ipv4": IPv4(),
+            "address": Address(),
+            "ip_address": Address(ip_only=True),
         })
+        packers.update({f"arrayH-{item}": DefaultArray(item, "H") for item in ("?", "q", "d")})
         return packers
 
     # -- the format table ------------------------------------------------------------------------------------
@@ -1002,7 +1016,7 @@ class Serializer:
             return packer.pack(item)
         except Exception as exc:
             msg = f"cannot pack {_short_repr(item)} as {fmt!r}: {_describe(exc)}"
-            raise PackError(msg, format=fmt, offset=0) from exc
+            raise PackError(msg, format=fmt, offset=0) from _root(exc)
 
     def unpack(self, fmt: FormatListType, data: bytes, offset: int = 0) -> tuple[Any, int]:
         """Unpack one value of format ``fmt`` (a name, a Serializable class or ``[class]``) at ``offset``.
@@ -1015,8 +1029,8 @@ class Serializer:
         try:
             end = packer.unpack(data, offset, values, *args)
         except Exception as exc:
-            msg = f"cannot unpack {name!r} at offset {offset}: {_describe(exc)}"
-            raise PackError(msg, format=name, offset=offset) from exc
+            msg = f"cannot unpack {name!r}: {_describe(exc)}"
+            raise PackError(msg, format=name, offset=offset) from _root(exc)
         if len(values) != 1:
             return values, end
         return values[0], end
@@ -1065,9 +1079,12 @@ class Serializer:
         finalize = getattr(cls, "_finalize_format", None)
         if finalize is not None:
             finalize()
+        if not hasattr(cls, "format_list"):
+            msg = f"{getattr(cls, '__name__', cls)!r} is not a Serializable (it has no format_list)"
+            raise PackError(msg)
         try:
             entries = list(cls.format_list)
-        except (AttributeError, TypeError) as exc:
+        except TypeError as exc:
             msg = f"{cls!r} has no usable format_list"
             raise TypeError(msg) from exc
         return [(_format_name(entry), self._packer(_format_name(entry)), _format_args(entry)) for entry in entries]
@@ -1255,7 +1272,7 @@ class Serializer:
                 if known is not None:
                     raise known  # noqa: B904 - keeps the cause recorded where the failure was explained
                 msg = f"{cls.__name__}: cannot pack field {index}: {_describe(exc)}"
-                raise _located(PackError(msg, format=name, offset=written), exc) from exc
+                raise _located(PackError(msg, format=name, offset=written), _root(exc)) from _root(exc)
             if not isinstance(piece, (bytes, bytearray)):
                 msg = f"{cls.__name__}: packer for {name!r} returned {type(piece).__name__}, not bytes"
                 raise PackError(msg, format=name, offset=written)
@@ -1276,7 +1293,7 @@ class Serializer:
                 piece = packer.pack(*values)
             except Exception as field_exc:
                 msg = f"{cls.__name__}: cannot pack {', '.join(attrs)}: {_describe(field_exc)}"
-                return _located(PackError(msg, format=name, offset=written), field_exc)
+                return _located(PackError(msg, format=name, offset=written), _root(field_exc))
             written += len(piece)
         return _located(PackError(f"{cls.__name__}: cannot pack: {_describe(exc)}"), exc)
 
@@ -1298,7 +1315,7 @@ class Serializer:
                 if known is not None:
                     return known
                 msg = f"{cls.__name__}: cannot unpack field {index}: {_describe(field_exc)}"
-                return _located(PackError(msg, format=name, offset=position), field_exc)
+                return _located(PackError(msg, format=name, offset=position), _root(field_exc))
         msg = f"{cls.__name__}: the unpacked values were rejected: {_describe(exc)}"
         return _located(PackError(msg, offset=offset), exc)
 
