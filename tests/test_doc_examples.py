@@ -70,11 +70,11 @@ def output_matches(expected: str, actual: str) -> bool:
 
 
 def doc_pages() -> list[Path]:
-    pages = sorted(DOC.rglob("*.md"))
+    pages = [ROOT / "README.md", *sorted(DOC.rglob("*.md"))]
     return [page for page in pages if runnable(parse_blocks(page.read_text()))]
 
 
-@pytest.mark.parametrize("page", doc_pages(), ids=lambda p: str(p.relative_to(DOC)))
+@pytest.mark.parametrize("page", doc_pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_doc_page_examples(page: Path, tmp_path: Path) -> None:
     examples = runnable(parse_blocks(page.read_text()))
     script = []
