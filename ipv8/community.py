@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import logging
 import random
-import time
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -181,7 +180,8 @@ class Community(EZPackOverlay):
             return
         known_peer = self.network.get_verified_by_address(source_address)
         if known_peer is not None:
-            known_peer.last_response = time.time()
+            # The overlay's clock (the reactor in production) so that churn can be tested on a Clock.
+            known_peer.last_response = self._clock().seconds()
         handler = self.decode_map[data[22]]
         if handler is None:
             self.drop_counts[DROP_UNKNOWN_MESSAGE] += 1

@@ -344,3 +344,22 @@ def test_unload_returns_deferred() -> None:
     result = node.stop()
     assert isinstance(result, Deferred)
     assert not node.endpoint.is_open()
+
+
+class TestAssertReceivedByFrameworkMessages(TestBase[EchoCommunity]):
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.initialize(EchoCommunity, 2)
+
+    async def test_introduction_messages_are_decoded_past_the_global_time(self) -> None:
+        from ipv8.messaging.payload import IntroductionRequestPayload, IntroductionResponsePayload
+        with self.assertReceivedBy(1, [IntroductionRequestPayload], message_filter=[IntroductionRequestPayload]) \
+                as requests:
+            with self.assertReceivedBy(0, [IntroductionResponsePayload],
+                                       message_filter=[IntroductionResponsePayload]) as responses:
+                self.overlay(0).walk_to(self.address(1))
+                await self.deliver_messages()
+        self.assertEqual(self.address(1), requests[0].destination_address)
+        self.assertEqual(self.address(0), responses[0].destination_address)
+        self.assertEqual(requests[0].identifier, responses[0].identifier)

@@ -20,8 +20,10 @@ from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
 from twisted.internet.task import deferLater
 from twisted.trial import unittest
 
-from ..community import Community
-from ..lazy_community import HEADER_SIZE, split_signed_packet
+from ..community import RESERVED_MESSAGE_IDS, Community
+from ..lazy_community import HEADER_SIZE, PacketDecodingError, split_signed_packet
+from ..messaging.payload_headers import GlobalTimeDistributionPayload
+from ..messaging.serialization import PackError
 from ..messaging.interfaces.endpoint import EndpointListener
 from ..peer import Peer
 from .mocking.endpoint import Internet
@@ -53,13 +55,28 @@ class _ReceivedMessageRecorder(EndpointListener):
         if payload_class is None:
             self.unexpected.append(data[22])
             return
-        serializer = self.overlay.serializer
         try:
-            _, body_start, signed_part = split_signed_packet(data)
-            payload = serializer.unpack_serializable_list([payload_class], signed_part, offset=body_start)[0]
-        except Exception:  # noqa: BLE001 - not a signed message: decode it as an unsigned one
-            payload = serializer.unpack_serializable_list([payload_class], data, offset=HEADER_SIZE)[0]
-        self.received.append(payload)
+            _, body_start, body = split_signed_packet(data)
+        except PacketDecodingError:  # not a signed message: decode it as an unsigned one
+            body_start, body = HEADER_SIZE, data
+        self.received.append(self._decode(payload_class, body, body_start, data[22] in RESERVED_MESSAGE_IDS))
+
+    def _decode(self, payload_class: type, body: bytes, offset: int, framework_message: bool) -> Any:
+        """
+        Decode the payload, skipping a global-time header when the message has one.
+
+        Framework messages (ids 231-255) always carry one; for application messages we try without it
+        first. A message that fits neither way fails the assertion instead of yielding garbage.
+        """
+        serializer = self.overlay.serializer
+        layouts = [[GlobalTimeDistributionPayload, payload_class]] if framework_message else \
+            [[payload_class], [GlobalTimeDistributionPayload, payload_class]]
+        for layout in layouts:
+            try:
+                return serializer.unpack_serializable_list(layout, body, offset=offset)[-1]
+            except PackError:
+                continue
+        raise AssertionError(f"message {payload_class.__name__} (id {payload_class.msg_id}) could not be decoded")
 
 
 class TestBase(unittest.TestCase, Generic[OverlayType]):
