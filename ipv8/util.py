@@ -27,8 +27,14 @@ def get_reactor() -> Any:  # noqa: ANN401 - the reactor provides many interfaces
     The import happens on first use, so merely importing :mod:`ipv8` never installs a reactor: an application
     may still install the one it prefers (asyncio, epoll, ...) before it creates its first IPv8 object.
     """
-    from twisted.internet import reactor
-    return reactor
+    global _reactor  # noqa: PLW0603 - a per-process cache of the one installed reactor
+    if _reactor is None:
+        from twisted.internet import reactor
+        _reactor = reactor
+    return _reactor
+
+
+_reactor: Any = None
 
 
 def as_deferred(value: object) -> Deferred[Any]:

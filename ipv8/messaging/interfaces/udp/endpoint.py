@@ -97,6 +97,7 @@ class UDPEndpoint(Endpoint, DatagramProtocol):
         self._sockopts = list(self.DEFAULT_SOCKET_OPTIONS if sockopts is None else sockopts)
         self._reactor = reactor
         self._listening_port: IListeningPort | None = None
+        self._usable_hosts: dict[object, bool] = {}
         self._running = False
         self._closing: Deferred | None = None
 
@@ -274,13 +275,25 @@ class UDPEndpoint(Endpoint, DatagramProtocol):
 
     def _source_address(self, addr: tuple) -> Address | None:
         """Wrap the sender in this endpoint's address class, or None if it is not of our family."""
+        host = addr[0]
+        usable = self._usable_hosts.get(host)
+        if usable is None:
+            # Parsing an IP costs more than the rest of the receive path; peers send from few hosts.
+            usable = self._host_is_usable(host)
+            if len(self._usable_hosts) >= _USABLE_HOST_CACHE_SIZE:
+                self._usable_hosts.clear()
+            self._usable_hosts[host] = usable
+        return self.ADDRESS_CLASS(host, addr[1]) if usable else None
+
+    def _host_is_usable(self, host: object) -> bool:
         try:
-            ip = ipaddress.ip_address(addr[0])
-        except (ValueError, TypeError, IndexError):
-            return None
-        if ip.version != self.IP_VERSION or (ip.version == 6 and ip.ipv4_mapped is not None):
-            return None
-        return self.ADDRESS_CLASS(addr[0], addr[1])
+            ip = ipaddress.ip_address(host)  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            return False
+        return ip.version == self.IP_VERSION and not (ip.version == 6 and ip.ipv4_mapped is not None)
+
+
+_USABLE_HOST_CACHE_SIZE = 65536
 
 
 class UDPv6Endpoint(UDPEndpoint):

@@ -1,0 +1,1 @@
+"""Bootstrapping through trackers (bootstrap servers), addressed by IP literal or DNS name."""

@@ -1,0 +1,1 @@
+"""Bootstrapping on the local network through UDP broadcast beacons."""
