@@ -11,6 +11,7 @@ REF_STAMP := $(REF_VENV)/.pyipv8-installed
 LEGACY_VENV := .venv-legacy
 LEGACY_STAMP := $(LEGACY_VENV)/.legacy-installed
 PYTEST_ARGS ?=
+RUN_ARGS ?=
 
 .PHONY: test test-prereqs run vectors bench bench-reference deps venv ref-venv legacy-venv clean
 
@@ -53,17 +54,21 @@ test: $(STAMP) test-prereqs
 		export TXIPV8_LEGACY_PYTHON=$(CURDIR)/$(LEGACY_VENV)/bin/python; fi; \
 	$(VENV_PY) -m pytest -q $(PYTEST_ARGS)
 
+# A tracker and three IPv8 nodes on 127.0.0.1 (REST API of node1 on 127.0.0.1:8085); Ctrl-C stops them.
+# Options go in RUN_ARGS, e.g. make run RUN_ARGS="--nodes 5 --rest-port 8090".
 run: $(STAMP)
-	$(VENV_PY) -m ipv8.demo
+	$(VENV_PY) -m ipv8.scripts.local_network $(RUN_ARGS)
 
 vectors: $(REF_STAMP)
 	$(REF_PY) tests/vectors/make_vectors.py tests/vectors
 
-bench: $(STAMP)
+bench: $(STAMP) $(if $(findstring --reference,$(BENCH_ARGS)),$(REF_STAMP))
 	$(VENV_PY) bench/serialization.py $(BENCH_ARGS)
+	$(VENV_PY) bench/messaging.py $(BENCH_ARGS)
 
 bench-reference: $(STAMP) $(REF_STAMP)
 	$(VENV_PY) bench/serialization.py --reference $(BENCH_ARGS)
+	$(VENV_PY) bench/messaging.py --reference $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LEGACY_VENV) build dist *.egg-info .hypothesis

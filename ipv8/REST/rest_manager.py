@@ -64,6 +64,8 @@ class APISite(Site):
                     ``None`` or empty for an open API.
     """
 
+    noisy = False
+
     displayTracebacks = False
 
     def __init__(self, root: BaseEndpoint, api_key: str | None = None) -> None:
@@ -100,6 +102,8 @@ class APISite(Site):
 
 class ConnectionTracker(WrappingFactory):
     """Remembers the open connections of the site, so that stopping can close them (keep-alive ones too)."""
+
+    noisy = False  # no "Starting factory" log lines on every start and stop
 
     def __init__(self, wrapped_factory: Any) -> None:  # noqa: ANN401
         """Track the connections of ``wrapped_factory``."""
