@@ -131,6 +131,11 @@ class _RepeatingRun:
         self._tick_in_progress: Deferred[Any] | None = None
         self._report: Report | None = None
 
+    @property
+    def interval(self) -> float:
+        """Seconds between two runs."""
+        return self._interval
+
     def start(self, report: Report) -> None:
         self._report = report
         self._timer = self._clock.callLater(self._first_delay, self._begin)
@@ -341,6 +346,18 @@ class TaskManager:
         Return the handles of all live tasks.
         """
         return [registration.handle for registration in self._live_tasks.values()]
+
+    def get_task_descriptions(self) -> list[dict[str, Any]]:
+        """
+        Describe the live tasks, for diagnostics: ``{"name", "periodic", "interval"}`` per task, sorted by name.
+
+        ``interval`` is the period in seconds of a periodic task and ``None`` for a one-shot task.
+        """
+        descriptions = []
+        for name, registration in list(self._live_tasks.items()):
+            interval = registration.runner.interval if isinstance(registration.runner, _RepeatingRun) else None
+            descriptions.append({"name": str(name), "periodic": interval is not None, "interval": interval})
+        return sorted(descriptions, key=lambda entry: entry["name"])
 
     def get_anonymous_tasks(self, base_name: str) -> list[Deferred[Any]]:
         """

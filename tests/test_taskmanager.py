@@ -696,3 +696,18 @@ def test_replace_fails_if_name_is_taken_while_old_task_winds_down(manager: TaskM
     replaced.addErrback(failure.append)
     assert failure and failure[0].check(RuntimeError)
     assert manager.get_task("job") is squatter
+
+
+def test_task_descriptions_name_and_period() -> None:
+    from twisted.internet.task import Clock
+    from ipv8.taskmanager import TaskManager
+
+    manager = TaskManager(reactor=Clock())
+    manager.register_task("tick", lambda: None, interval=2.5)
+    manager.register_task("later", lambda: None, delay=10)
+    assert manager.get_task_descriptions() == [
+        {"name": "later", "periodic": False, "interval": None},
+        {"name": "tick", "periodic": True, "interval": 2.5},
+    ]
+    manager.cancel_pending_task("tick")
+    assert [entry["name"] for entry in manager.get_task_descriptions()] == ["later"]

@@ -108,13 +108,8 @@ def callable_name(function: Any) -> str:  # noqa: ANN401
 
 def describe_tasks(manager: Any) -> list[dict[str, Any]]:  # noqa: ANN401
     """The live tasks of a :class:`~ipv8.taskmanager.TaskManager`: name, and interval for periodic ones."""
-    # TaskManager lists its tasks only as handles; the registrations hold the names and timing.
-    registrations = getattr(manager, "_live_tasks", {})
-    tasks = []
-    for name, registration in list(registrations.items()):
-        interval = getattr(getattr(registration, "runner", None), "_interval", None)
-        tasks.append({"name": str(name), "periodic": interval is not None, "interval": interval})
-    return sorted(tasks, key=lambda entry: entry["name"])
+    describe = getattr(manager, "get_task_descriptions", None)
+    return describe() if describe is not None else []
 
 
 LAG_SCHEMA = obj(
