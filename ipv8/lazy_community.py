@@ -196,8 +196,9 @@ def retrieve_cache(cache_class: type) -> Callable[[Handler], Handler]:
     """
     def decorator(func: Handler) -> Handler:
         @functools.wraps(func)
-        def wrapper(self: EZPackOverlay, peer_or_address: Any, *payloads: Any) -> Any:
-            # The *_wd wrappers append the raw packet after the payloads.
+        def wrapper(self: EZPackOverlay, peer_or_address: Any, *payloads: Any, **extra: Any) -> Any:
+            # lazy_wrapper_wd appends the raw packet after the payloads; lazy_wrapper_unsigned_wd passes
+            # it as the keyword ``data`` (kept in ``extra`` and handed on).
             payload = payloads[-2] if isinstance(payloads[-1], bytes) else payloads[-1]
             number = payload.identifier
             if not self.request_cache.has(cache_class.name, number):
@@ -205,7 +206,7 @@ def retrieve_cache(cache_class: type) -> Callable[[Handler], Handler]:
                                   type(payload).__name__, cache_class.__name__, number)
                 return None
             cache = self.request_cache.pop(cache_class.name, number)
-            return func(self, peer_or_address, *payloads, cache=cache)
+            return func(self, peer_or_address, *payloads, cache=cache, **extra)
         return wrapper
     return decorator
 
