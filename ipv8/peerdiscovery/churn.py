@@ -88,6 +88,9 @@ class RandomChurn(DiscoveryStrategy[Any]):
         self.drop_time = drop_time
         # public key -> when we last pinged that peer
         self._pinged: dict[bytes, float] = {}
+        # public key -> when the oldest ping that the peer has not answered yet was sent. Re-pings must not
+        # move this forward, or a ping_interval shorter than the answer window would keep a dead peer forever.
+        self._unanswered_since: dict[bytes, float] = {}
 
     def _silent_for_more_than(self, peer: Peer, seconds: float) -> bool:
         return peer.last_response != 0 and self.now() > peer.last_response + seconds
@@ -105,8 +108,8 @@ class RandomChurn(DiscoveryStrategy[Any]):
         return hasattr(self.overlay, "send_ping") and len(pings) < (pings.maxlen or 0)
 
     def _ignored_a_ping(self, peer: Peer, now: float) -> bool:
-        pinged_at = self._pinged.get(_key_of(peer))
-        return pinged_at is not None and pinged_at > peer.last_response and now > pinged_at + self.answer_window
+        first_ping = self._unanswered_since.get(_key_of(peer))
+        return first_ping is not None and first_ping > peer.last_response and now > first_ping + self.answer_window
 
     def take_step(self) -> None:
         """Check one random sample of peers."""
@@ -119,10 +122,15 @@ class RandomChurn(DiscoveryStrategy[Any]):
                 if self.should_drop(peer) and self._ignored_a_ping(peer, now):
                     network.remove_peer(peer)
                     self._pinged.pop(_key_of(peer), None)
+                    self._unanswered_since.pop(_key_of(peer), None)
                 elif self.is_inactive(peer) or self._wants_round_trip_times(peer):
                     pinged_at = self._pinged.get(_key_of(peer))
                     if pinged_at is None or now > pinged_at + self.ping_interval:
-                        self._pinged[_key_of(peer)] = now
+                        key = _key_of(peer)
+                        self._pinged[key] = now
+                        first_ping = self._unanswered_since.get(key)
+                        if first_ping is None or first_ping <= peer.last_response:
+                            self._unanswered_since[key] = now
                         probe_peer(self.overlay, peer)
 
     def _forget_departed(self, peers: list[Peer]) -> None:
@@ -130,6 +138,7 @@ class RandomChurn(DiscoveryStrategy[Any]):
             present = {_key_of(peer) for peer in peers}
             for key in [key for key in self._pinged if key not in present]:
                 del self._pinged[key]
+                self._unanswered_since.pop(key, None)
 
 
 class PingChurn(DiscoveryStrategy[Any]):

@@ -111,6 +111,23 @@ def test_random_churn_pings_silent_peers_then_drops_them() -> None:
     assert alive in overlay.network.verified_peers
 
 
+@pytest.mark.parametrize("ping_interval", [1.0, 4.0, 6.0, 10.0])
+def test_random_churn_drops_silent_peers_whatever_the_ping_interval(ping_interval: float) -> None:
+    """Re-pings must not restart the answer window: a short ping_interval once kept dead peers forever."""
+    clock = Clock()
+    clock.advance(100.0)
+    overlay = PingingOverlay(clock)
+    alive = overlay.add(with_full_ping_history(new_peer(1)), answers=True)
+    silent = overlay.add(with_full_ping_history(new_peer(2)), answers=False)
+    alive.last_response = silent.last_response = 100.0
+    churn = RandomChurn(overlay, ping_interval=ping_interval, inactive_time=2.0, drop_time=8.0, clock=clock)
+
+    tick(churn, clock, until=130.0)
+
+    assert silent not in overlay.network.verified_peers
+    assert alive in overlay.network.verified_peers
+
+
 def test_random_churn_gives_a_long_silent_peer_one_chance() -> None:
     clock = Clock()
     clock.advance(1000.0)

@@ -1,0 +1,1 @@
+"""NAT-traversal tests of txipv8 in Linux network namespaces (root only)."""

@@ -1,0 +1,1 @@
+"""Drivers that run the pyipv8 reference implementation inside the NAT lab."""
