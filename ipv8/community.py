@@ -388,6 +388,7 @@ class Community(EZPackOverlay):
             return
         if isinstance(payload.source_lan_address, UDPv4Address):
             peer.address = UDPv4LANAddress(*payload.source_lan_address)
+        self._heard_from(peer)
         self.network.add_verified_peer(peer)
         self.network.discover_services(peer, [self.community_id])
         # The puncture request that goes with an introduction carries the requester's own LAN address:
@@ -424,11 +425,17 @@ class Community(EZPackOverlay):
         if peer.new_style_intro:
             self._try_other_interface(peer, payload)
 
+        self._heard_from(peer)
         self.network.add_verified_peer(peer)
         self.network.discover_services(peer, [self.community_id])
         for address in self._introduced_addresses(payload):
             self.network.discover_address(peer, address, self.community_id, payload.intro_supports_new_style)
         self.introduction_response_callback(peer, dist, payload)
+
+    def _heard_from(self, peer: Peer) -> None:
+        # A peer that verifies itself with this very message has just spoken; without a time, churn would
+        # treat it as "never heard from" and keep it forever if it then fell silent.
+        peer.last_response = self._clock().seconds()
 
     def _try_other_interface(self, peer: Peer, payload: Any) -> None:
         """The responder advertises an address of another family we also serve: open a path there too."""

@@ -363,3 +363,22 @@ class TestAssertReceivedByFrameworkMessages(TestBase[EchoCommunity]):
         self.assertEqual(self.address(1), requests[0].destination_address)
         self.assertEqual(self.address(0), responses[0].destination_address)
         self.assertEqual(requests[0].identifier, responses[0].identifier)
+
+
+class TestLastResponse(TestBase[EchoCommunity]):
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.initialize(EchoCommunity, 2)
+        for i in range(2):
+            for peer in list(self.network(i).verified_peers):
+                self.network(i).remove_peer(peer)
+
+    async def test_peers_verified_by_introductions_have_a_last_response(self) -> None:
+        """Churn ignores peers with last_response 0, so a freshly verified peer must carry a time."""
+        self.overlay(0).walk_to(self.address(1))
+        await self.deliver_messages()
+        [requester] = self.overlay(1).get_peers()
+        [responder] = self.overlay(0).get_peers()
+        self.assertGreater(requester.last_response, 0)
+        self.assertGreater(responder.last_response, 0)
