@@ -12,7 +12,7 @@ from __future__ import annotations
 from .. import _sodium
 from ..exceptions import InvalidKeyError, KeyExchangeError
 from ..keys import PrivateKey
-from ..public.libnaclkey import LibNaCLPK, as_bytes
+from ..public.libnaclkey import LibNaCLPK, as_bytes, split_key_body
 
 __all__ = ["LibNaCLPK", "LibNaCLSK", "PRIVATE_PREFIX"]
 
@@ -32,7 +32,7 @@ class LibNaCLSK(PrivateKey, LibNaCLPK):
 
     def __init__(self, binarykey: bytes = b"") -> None:
         if binarykey:
-            secret, seed = self._split_body(binarykey)
+            secret, seed = split_key_body(binarykey, PRIVATE_PREFIX, _BODY_LENGTH, "LibNaCLSK")
         else:
             secret = _sodium.random_bytes(_sodium.X25519_BYTES)
             seed = _sodium.random_bytes(_sodium.SEED_BYTES)
@@ -43,18 +43,6 @@ class LibNaCLSK(PrivateKey, LibNaCLPK):
         self._signing_key = signing_key
         self._public = LibNaCLPK(pk=self._crypt_pk, vk=verify_key)
         self._bin = PRIVATE_PREFIX + secret + seed
-
-    @staticmethod
-    def _split_body(binarykey: object) -> tuple[bytes, bytes]:
-        data = as_bytes(binarykey)
-        if data is None:
-            raise InvalidKeyError(f"a LibNaCLSK key must be bytes, not {type(binarykey).__name__}")
-        if data.startswith(PRIVATE_PREFIX) and len(data) == len(PRIVATE_PREFIX) + _BODY_LENGTH:
-            data = data[len(PRIVATE_PREFIX):]
-        if len(data) != _BODY_LENGTH:
-            raise InvalidKeyError(f"a LibNaCLSK key body is {_BODY_LENGTH} bytes (with prefix "
-                                  f"{len(PRIVATE_PREFIX) + _BODY_LENGTH}), got {len(data)}")
-        return data[:_sodium.X25519_BYTES], data[_sodium.X25519_BYTES:]
 
     def pub(self) -> LibNaCLPK:
         """Return the public half (a :class:`LibNaCLPK`)."""

@@ -17,6 +17,23 @@ from ..keys import PublicKey
 
 PUBLIC_PREFIX = b"LibNaCLPK:"
 _BODY_LENGTH = _sodium.X25519_BYTES + _sodium.SIGN_PUBLIC_BYTES
+
+
+def split_key_body(binarykey: object, prefix: bytes, body_length: int, kind: str) -> tuple[bytes, bytes]:
+    """
+    Check a libsodium key binary (with or without its ``prefix``) and split it into its two 32-byte halves.
+
+    :raises InvalidKeyError: for anything that is not bytes of the right length.
+    """
+    data = as_bytes(binarykey)
+    if data is None:
+        raise InvalidKeyError(f"a {kind} key must be bytes, not {type(binarykey).__name__}")
+    if data.startswith(prefix) and len(data) == len(prefix) + body_length:
+        data = data[len(prefix):]
+    if len(data) != body_length:
+        raise InvalidKeyError(f"a {kind} key body is {body_length} bytes (with prefix "
+                              f"{len(prefix) + body_length}), got {len(data)}")
+    return data[:_sodium.X25519_BYTES], data[_sodium.X25519_BYTES:]
 _verify_detached = _sodium.sign_verify_detached
 _SIGNATURE_BYTES = _sodium.SIGNATURE_BYTES
 
@@ -42,24 +59,12 @@ class LibNaCLPK(PublicKey):
     def __init__(self, binarykey: bytes = b"", pk: bytes | None = None, hex_vk: bytes | str | None = None,
                  vk: bytes | None = None) -> None:
         if binarykey:
-            crypt_pk, verify_key = self._split_body(binarykey)
+            crypt_pk, verify_key = split_key_body(binarykey, PUBLIC_PREFIX, _BODY_LENGTH, "LibNaCLPK")
         else:
             crypt_pk, verify_key = self._from_halves(pk, vk, hex_vk)
         self._crypt_pk = crypt_pk
         self._vk = verify_key
         self._bin = PUBLIC_PREFIX + crypt_pk + verify_key
-
-    @staticmethod
-    def _split_body(binarykey: object) -> tuple[bytes, bytes]:
-        data = as_bytes(binarykey)
-        if data is None:
-            raise InvalidKeyError(f"a LibNaCLPK key must be bytes, not {type(binarykey).__name__}")
-        if data.startswith(PUBLIC_PREFIX) and len(data) == len(PUBLIC_PREFIX) + _BODY_LENGTH:
-            data = data[len(PUBLIC_PREFIX):]
-        if len(data) != _BODY_LENGTH:
-            raise InvalidKeyError(f"a LibNaCLPK key body is {_BODY_LENGTH} bytes (with prefix "
-                                  f"{len(PUBLIC_PREFIX) + _BODY_LENGTH}), got {len(data)}")
-        return data[:_sodium.X25519_BYTES], data[_sodium.X25519_BYTES:]
 
     @staticmethod
     def _from_halves(pk: object, vk: object, hex_vk: object) -> tuple[bytes, bytes]:
