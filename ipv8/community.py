@@ -80,6 +80,9 @@ class Community(EZPackOverlay):
     community_id: bytes
     settings_class: ClassVar[type[Settings]] = CommunitySettings
 
+    #: Names of the old Dispersy messages that are logged and dropped, by message id.
+    deprecated_message_names: ClassVar[dict[int, str]] = DEPRECATED_MESSAGES
+
     #: When true (the test framework's "fragile" mode) handler exceptions propagate instead of being logged.
     raise_handler_errors: bool = False
 
@@ -106,6 +109,7 @@ class Community(EZPackOverlay):
         self.bootstrappers: list[Any] = []
         #: Number of packets dropped, per reason (the ``DROP_*`` constants of this module).
         self.drop_counts: collections.Counter[str] = collections.Counter()
+        self._asked_at: dict[bytes, float] = {}  # mid -> when we last asked that peer for an introduction
 
         self.decode_map: list[Callable[[Address, bytes], Any] | None] = [None] * 256
         self._install_handler(PunctureRequestPayload.msg_id, self.on_old_puncture_request)
@@ -116,9 +120,9 @@ class Community(EZPackOverlay):
         self._install_handler(IntroductionResponsePayload.msg_id, self.on_old_introduction_response)
         self._install_handler(NewIntroductionRequestPayload.msg_id, self.on_new_introduction_request)
         self._install_handler(NewIntroductionResponsePayload.msg_id, self.on_new_introduction_response)
+        deprecated = self.on_deprecated_message  # one bound method for all 17 slots
         for msg_id in DEPRECATED_MESSAGES:
-            self._install_handler(msg_id, self.on_deprecated_message)
-        self.deprecated_message_names = dict(DEPRECATED_MESSAGES)
+            self._install_handler(msg_id, deprecated)
 
     # Endpoint wiring -------------------------------------------------------------------------------
 
@@ -465,11 +469,28 @@ class Community(EZPackOverlay):
 
     @lazy_wrapper(GlobalTimeDistributionPayload, PuncturePayload)
     def on_puncture(self, peer: Peer, dist: GlobalTimeDistributionPayload, payload: PuncturePayload) -> None:
-        """A puncture only has to arrive (it opened a NAT mapping); nothing else to do."""
+        """A puncture opened a NAT mapping towards us; being signed, it also proves its sender (see below)."""
+        self._accept_puncturer(peer)
 
     @lazy_wrapper(GlobalTimeDistributionPayload, NewPuncturePayload)
     def on_new_puncture(self, peer: Peer, dist: GlobalTimeDistributionPayload, payload: NewPuncturePayload) -> None:
-        """A new-style puncture only has to arrive; nothing else to do."""
+        """A new-style puncture: as :meth:`on_puncture`."""
+        peer.new_style_intro = True
+        self._accept_puncturer(peer)
+
+    def _accept_puncturer(self, peer: Peer) -> None:
+        # The puncture is signed by a peer we were introduced to and comes from its reachable address, so
+        # we accept it at once and answer with the introduction request we would otherwise send on a later
+        # walk step (py-ipv8 waits for that step): the puncturer then knows us too, and may introduce
+        # someone new. The messages on the wire are the ordinary ones, only sooner.
+        if self.network.get_verified_by_public_key_bin(peer.public_key.key_to_bin()) is not None:
+            return
+        if 0 <= self.max_peers <= len(self.get_peers()):
+            return
+        self._heard_from(peer)
+        self.network.add_verified_peer(peer)
+        self.network.discover_services(peer, [self.community_id])
+        self.send_introduction_request(peer)
 
     @lazy_wrapper_unsigned(GlobalTimeDistributionPayload, PunctureRequestPayload)
     def on_old_puncture_request(self, source_address: Address, dist: GlobalTimeDistributionPayload,
@@ -493,6 +514,11 @@ class Community(EZPackOverlay):
         puncture = self.create_puncture(self.my_estimated_lan, payload.wan_walker_address, payload.identifier,
                                         new_style)
         self.endpoint.send(target, puncture)
+        # A peer of ours vouches for the walker: remember it as an address worth walking to, exactly as if
+        # that peer had introduced it to us.
+        introducer = self.network.get_verified_by_address(source_address)
+        if introducer is not None and target != NO_ADDRESS and target[1] != 0:
+            self.network.discover_address(introducer, target, self.community_id, new_style)
 
     # Walking ------------------------------------------------------------------------------------------------
 
@@ -519,8 +545,20 @@ class Community(EZPackOverlay):
                 for bootstrapper in self.bootstrappers:
                     bootstrapper.keep_alive(self)
                 return
-            from_peer = random.choice(peers)
+            from_peer = self._least_recently_asked(peers)
+        self._asked_at[from_peer.mid] = self._clock().seconds()
         self.send_introduction_request(from_peer)
+
+    def _least_recently_asked(self, peers: list[Peer]) -> Peer:
+        # Asking the peer we asked longest ago (rather than a random one) spreads the requests, so that
+        # more of them yield someone new. Ties, e.g. peers never asked, are broken at random.
+        asked_at = self._asked_at
+        if len(asked_at) > 4 * len(peers) + 64:  # forget peers that are gone
+            present = {peer.mid for peer in peers}
+            for mid in [mid for mid in asked_at if mid not in present]:
+                del asked_at[mid]
+        oldest = min(asked_at.get(peer.mid, 0.0) for peer in peers)
+        return random.choice([peer for peer in peers if asked_at.get(peer.mid, 0.0) == oldest])
 
     def bootstrap(self) -> None:
         """Ask every bootstrapper for addresses and walk to them (in the background)."""

@@ -192,9 +192,9 @@ class StrategyScheduler:
         return self.walk_interval / max(1, len(self._ipv8.strategies))
 
     def start(self) -> None:
-        """Begin stepping; the first step happens one slot from now."""
+        """Begin stepping; the first step happens right away (a new node should not idle a whole interval)."""
         if not self._loop.running:
-            self._loop.start(self._slot_length(), now=False).addErrback(self._loop_died)
+            self._loop.start(self._slot_length(), now=True).addErrback(self._loop_died)
 
     def stop(self) -> None:
         """Stop stepping (a no-op when not running)."""

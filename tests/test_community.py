@@ -279,21 +279,49 @@ class TestDiscovery(TestBase[EchoCommunity]):
 
     async def test_introduction_and_puncture(self) -> None:
         """Node 1 introduces node 2 to node 0; node 2 punctures towards node 0."""
-        self.network(1).add_verified_peer(self.peer(2))
-        self.network(1).discover_services(self.network(1).get_verified_by_public_key_bin(self.key_bin(2)),
-                                          [EchoCommunity.community_id])
+        self.overlay(2).walk_to(self.address(1))  # nodes 1 and 2 know each other
+        await self.deliver_messages()
         seen = {i: MessageLog() for i in range(3)}
         for i, log in seen.items():
             self.endpoint(i).add_listener(log)
         self.overlay(0).walk_to(self.address(1))
         await self.deliver_messages()
-        self.assertEqual([(self.address(0), 246)], seen[1].messages)
+        self.assertEqual([(self.address(0), 246)], [m for m in seen[1].messages if m[1] == 246])
         self.assertIn((self.address(1), 250), seen[2].messages)  # puncture request to the introduced node
         self.assertIn((self.address(1), 245), seen[0].messages)  # introduction response
         self.assertIn((self.address(2), 249), seen[0].messages)  # the puncture itself
-        # Node 0 now knows node 1 (verified) and node 2's address (walkable).
+        # Node 0 verified node 1 (its response) and node 2 (its signed puncture), and answered node 2's
+        # puncture with an introduction request, so node 2 knows node 0 as well.
+        self.assertIn((self.address(0), 246), seen[2].messages)
+        for i, others in ((0, {1, 2}), (2, {0, 1})):
+            self.assertEqual({self.key_bin(j) for j in others},
+                             {p.public_key.key_to_bin() for p in self.overlay(i).get_peers()})
+
+    async def test_puncture_respects_the_peer_limit(self) -> None:
+        self.network(1).add_verified_peer(self.peer(2))
+        self.network(1).discover_services(self.network(1).get_verified_by_public_key_bin(self.key_bin(2)),
+                                          [EchoCommunity.community_id])
+        self.overlay(0).max_peers = 1
+        self.overlay(0).walk_to(self.address(1))
+        await self.deliver_messages()
         self.assertEqual([self.key_bin(1)], [p.public_key.key_to_bin() for p in self.overlay(0).get_peers()])
         self.assertIn(self.address(2), self.overlay(0).get_walkable_addresses())
+
+    def test_introduction_requests_go_to_the_least_recently_asked_peer(self) -> None:
+        from twisted.internet.task import Clock
+        overlay = self.overlay(0)
+        overlay._reactor = Clock()
+        for i in (1, 2):
+            self.network(0).add_verified_peer(self.peer(i))
+            self.network(0).discover_services(self.network(0).get_verified_by_public_key_bin(self.key_bin(i)),
+                                              [EchoCommunity.community_id])
+        asked: list[bytes] = []
+        overlay.send_introduction_request = lambda peer: asked.append(peer.mid)  # type: ignore[method-assign]
+        for _ in range(6):
+            overlay.get_new_introduction()
+            overlay._reactor.advance(1)
+        self.assertEqual({self.mid(1), self.mid(2)}, set(asked))
+        self.assertTrue(all(first != second for first, second in zip(asked, asked[1:])), "peers must alternate")
 
     async def test_walk_to_introduced_address(self) -> None:
         self.network(1).add_verified_peer(self.peer(2))

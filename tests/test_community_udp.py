@@ -101,16 +101,15 @@ class TestCommunityOverUDP(unittest.TestCase):
         await wait_until(lambda: len(b.get_peers()) == 1 and len(c.get_peers()) == 1)
 
         a.walk_to(self.address(1))
-        await wait_until(lambda: len(a.get_peers()) == 1)
         # B introduced C to A, and told C to puncture towards A: C's puncture reaches A.
         await wait_until(lambda: (self.address(2), 249) in self.logs[0].seen)
         self.assertIn((self.address(1), 250), self.logs[2].seen)
-        self.assertIn(self.address(2), a.get_walkable_addresses())
-
-        # A walks to the introduced address and the two become peers.
-        a.walk_to(self.address(2))
-        await wait_until(lambda: len(a.get_peers()) == 2 and len(c.get_peers()) == 2)
+        # The signed puncture is enough for A to accept C; B's response made B a peer of A.
+        await wait_until(lambda: len(a.get_peers()) == 2)
         self.assertEqual({b.my_peer.mid, c.my_peer.mid}, {peer.mid for peer in a.get_peers()})
+        # A answered C's puncture with an introduction request, so C knows A as well.
+        await wait_until(lambda: len(c.get_peers()) == 2)
+        self.assertIn((self.address(0), 246), self.logs[2].seen)
         # Our outside address, as the others report it, is the loopback address we bound to.
         self.assertEqual(self.address(0), a.my_estimated_wan)
 

@@ -345,8 +345,9 @@ def test_every_strategy_steps_once_per_interval_spread_evenly(tmp_path: Any) -> 
     node, clock, strategies = started_with_strategies(tmp_path, 1.0, 4)
     for _ in range(12):
         clock.advance(0.25)
+    # The first step is taken at once (t=0), then one strategy per quarter interval.
     assert [strategy.steps for strategy in strategies] == [
-        [0.25, 1.25, 2.25], [0.5, 1.5, 2.5], [0.75, 1.75, 2.75], [1.0, 2.0, 3.0]]
+        [0.0, 1.0, 2.0, 3.0], [0.25, 1.25, 2.25], [0.5, 1.5, 2.5], [0.75, 1.75, 2.75]]
 
 
 def test_target_peers_pause_a_strategy(tmp_path: Any) -> None:
@@ -375,22 +376,22 @@ def test_a_failing_strategy_does_not_stop_the_others(tmp_path: Any, caplog: Any)
     with caplog.at_level(logging.ERROR, logger="ipv8.service"):
         for _ in range(4):
             clock.advance(0.25)
-    assert len(broken.steps) == 2
-    assert len(healthy.steps) == 2
+    assert broken.steps == [0.0, 0.5, 1.0]
+    assert healthy.steps == [0.25, 0.75]
     assert any("CountingStrategy failed" in record.getMessage() for record in caplog.records)
 
 
 def test_interval_is_redivided_when_strategies_change(tmp_path: Any) -> None:
     node, clock, (first,) = started_with_strategies(tmp_path, 1.0, 1)
     clock.advance(1.0)
-    assert first.steps == [1.0]
+    assert first.steps == [0.0, 1.0]
     second = CountingStrategy(node.overlays[0], clock=clock)
     node.add_strategy(node.overlays[0], second, -1)
     for _ in range(9):
         clock.advance(0.5)
     # From the next tick on, each of the two gets one step per second, half a second apart.
-    assert sorted(first.steps[1:] + second.steps) == [2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5]
-    for steps in (first.steps[1:], second.steps):
+    assert sorted(first.steps[2:] + second.steps) == [2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5]
+    for steps in (first.steps[2:], second.steps):
         assert [later - earlier for earlier, later in zip(steps, steps[1:])] == [1.0, 1.0, 1.0]
 
 
@@ -408,7 +409,7 @@ def test_no_steps_while_stopped(tmp_path: Any) -> None:
     node.stop().addCallback(stopped.append)
     assert stopped == [None]
     clock.advance(10.0)
-    assert strategy.steps == [1.0]
+    assert strategy.steps == [0.0, 1.0]
     assert not node.running
     assert not node.endpoint.is_open()
     assert node.overlays == [] and node.strategies == []

@@ -947,14 +947,27 @@ class Serializer:
     """Packs and unpacks Serializable objects using a table of named formats.
 
     Each instance has its own table: :meth:`add_packer` on one serializer never affects another one (or
-    :data:`default_serializer`).
+    :data:`default_serializer`). Until its first :meth:`add_packer`, an instance shares the standard table and
+    the compiled code with every other such instance (copy on write): an overlay that only uses the standard
+    formats costs no memory and no compilation of its own.
     """
 
     def __init__(self) -> None:
         """Create a serializer that knows all standard formats."""
-        self._packers: dict[str, Packer] = self._standard_packers()
-        self._packing: dict[type, Callable[[Any], bytes]] = {}
-        self._unpacking: dict[type, Callable[[bytes, int], tuple[Any, int]]] = {}
+        base = _STANDARD_TABLES
+        if base is None:  # building the shared standard tables themselves
+            self._own_tables()
+        else:
+            self._packers: dict[str, Packer] = base._packers
+            self._packing: dict[type, Callable[[Any], bytes]] = base._packing
+            self._unpacking: dict[type, Callable[[bytes, int], tuple[Any, int]]] = base._unpacking
+            self._shared = True
+
+    def _own_tables(self) -> None:
+        self._packers = self._standard_packers()
+        self._packing = {}
+        self._unpacking = {}
+        self._shared = False
 
     def _standard_packers(self) -> dict[str, Packer]:
         nested = NestedPayload(self)
@@ -997,6 +1010,8 @@ class Serializer:
 
     def add_packer(self, name: str, packer: Packer) -> None:
         """Register (or replace) the packer used for format ``name`` in this serializer only."""
+        if self._shared:
+            self._own_tables()  # stop sharing before changing anything
         self._packers[name] = packer
         self._packing.clear()  # compiled code may have inlined the old meaning of the name
         self._unpacking.clear()
@@ -1322,6 +1337,10 @@ class Serializer:
 
 #: The shared serializer with the standard formats. Do not call ``add_packer`` on it; make your own
 #: :class:`Serializer` (as ``Community.get_serializer()`` does) when you need extra formats.
+# The standard tables every fresh Serializer shares; this instance itself is never handed out or changed.
+_STANDARD_TABLES: Serializer | None = None
+_STANDARD_TABLES = Serializer()
+
 default_serializer = Serializer()
 
 __all__ = ["ADDRESS_TYPE_DOMAIN_NAME", "ADDRESS_TYPE_IPV4", "ADDRESS_TYPE_IPV6", "Address", "Bits", "DefaultArray",

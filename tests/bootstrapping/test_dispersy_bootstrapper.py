@@ -258,10 +258,8 @@ class TestWithLoopbackTracker(unittest.TestCase):
         self.bob.get_new_introduction()
         yield wait_until(lambda: server.requests_answered == 2)
         self.assertEqual(resolver.asked, ["tracker.loopback.test"])
-        # Bob was introduced to Alice; one walk later they know each other.
-        yield wait_until(lambda: self.alice.endpoint.get_address() in self.bob.get_walkable_addresses())
-        for address in self.bob.get_walkable_addresses():
-            self.bob.walk_to(address)
+        # Bob was introduced to Alice, and the tracker asked Alice to puncture towards Bob: Bob accepts her
+        # signed puncture and answers it with an introduction request, so they know each other at once.
         yield wait_until(lambda: self.knows(self.alice, self.bob) and self.knows(self.bob, self.alice))
         for community in (self.alice, self.bob):
             self.assertIn(self.tracker, community.network.blacklist)
@@ -278,8 +276,9 @@ class TestWithLoopbackTracker(unittest.TestCase):
         yield wait_until(lambda: server.requests_answered == 1)
         self.bob.bootstrap()
         yield wait_until(lambda: server.requests_answered == 2)
-        # Alice, who came first, hears about Bob when she keeps her tracker registration alive.
-        bootstrappers[0].keep_alive(self.alice)
-        yield wait_until(lambda: self.bob.endpoint.get_address() in self.alice.get_walkable_addresses())
-        self.alice.walk_to(self.bob.endpoint.get_address())
+        # Alice, who came first, meets Bob through the tracker's puncture request; keeping her tracker
+        # registration alive is one more answered request, and Bob (now her peer) is not a walk target.
         yield wait_until(lambda: self.knows(self.alice, self.bob) and self.knows(self.bob, self.alice))
+        bootstrappers[0].keep_alive(self.alice)
+        yield wait_until(lambda: server.requests_answered == 3)
+        self.assertNotIn(self.bob.endpoint.get_address(), self.alice.get_walkable_addresses())

@@ -242,7 +242,19 @@ def test_leftover_bytes_are_an_error_when_consuming_all() -> None:
 
 
 def test_codecs_are_compiled_once_per_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    serializer = Serializer()
+    class FreshPair(Serializable):  # a class no other test compiled yet
+        format_list = ["I", "H"]
+
+        def __init__(self, a: int, b: int) -> None:
+            self.a, self.b = a, b
+
+        def to_pack_list(self) -> list[tuple]:
+            return [("I", self.a), ("H", self.b)]
+
+        @classmethod
+        def from_unpack_list(cls, a: int, b: int) -> "FreshPair":
+            return cls(a, b)
+
     calls = []
     original = Serializer._compile_unpacking
 
@@ -251,10 +263,25 @@ def test_codecs_are_compiled_once_per_class(monkeypatch: pytest.MonkeyPatch) -> 
         return original(self, cls)
 
     monkeypatch.setattr(Serializer, "_compile_unpacking", counting)
-    data = serializer.pack_serializable(Pair(1, 2))
+    data = Serializer().pack_serializable(FreshPair(1, 2))
+    # Serializers without packers of their own share compiled code: one compilation for all of them.
     for _ in range(100):
-        serializer.unpack_serializable(Pair, data)
-    assert calls == [Pair]
+        Serializer().unpack_serializable(FreshPair, data)
+    assert calls == [FreshPair]
+    # A serializer with a packer of its own compiles for itself, once.
+    custom = Serializer()
+    custom.add_packer("json", PackerJSON())
+    for _ in range(10):
+        assert custom.unpack_serializable(FreshPair, data)[0].a == 1
+    assert calls == [FreshPair, FreshPair]
+
+
+def test_add_packer_stops_sharing_without_touching_others() -> None:
+    first, second = Serializer(), Serializer()
+    first.add_packer("I", DefaultStruct(">H"))  # redefine a standard name in one serializer only
+    assert first.pack("I", 7) == b"\x00\x07"
+    assert second.pack("I", 7) == b"\x00\x00\x00\x07"
+    assert Serializer().pack("I", 7) == b"\x00\x00\x00\x07"
 
 
 # --- custom packers and sandboxing ----------------------------------------------------------------------------

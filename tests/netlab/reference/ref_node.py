@@ -68,6 +68,11 @@ class LabMessage(DataClassPayload[1]):
     sent_at: float
 
 
+# pyipv8 3.2.1 completes a DataClassPayload class only when its first instance is made; until then incoming
+# messages of that class fail to decode. Make one now, before any message can arrive.
+LabMessage("", 0, 0.0)
+
+
 class LabCommunity(Community):
     """The lab community on pyipv8."""
 

@@ -10,6 +10,7 @@ private first (RFC 1918 / unique-local), then globally routable, then IPv4 link-
 from __future__ import annotations
 
 import ipaddress
+import time
 from functools import lru_cache
 
 from .addressprovider import AddressProvider, InterfaceAddress
@@ -72,7 +73,20 @@ def get_lan_interfaces(providers: list[AddressProvider] | None = None) -> list[I
 
 def get_lan_addresses(providers: list[AddressProvider] | None = None) -> list[str]:
     """This machine's LAN addresses (IPv4 and IPv6) as strings, best first."""
-    return [str(entry.ip) for entry in get_lan_interfaces(providers)]
+    if providers is not None:
+        return [str(entry.ip) for entry in get_lan_interfaces(providers)]
+    # Communities ask on every introduction response; the answer changes rarely, so keep it a second.
+    global _lan_addresses_cache  # noqa: PLW0603
+    now = time.monotonic()
+    expires, addresses = _lan_addresses_cache
+    if now >= expires:
+        addresses = [str(entry.ip) for entry in get_lan_interfaces()]
+        _lan_addresses_cache = (now + _LAN_ADDRESS_CACHE_SECONDS, addresses)
+    return list(addresses)
+
+
+_LAN_ADDRESS_CACHE_SECONDS = 1.0
+_lan_addresses_cache: tuple[float, list[str]] = (0.0, [])
 
 
 def _best_of_version(version: int, providers: list[AddressProvider] | None) -> InterfaceAddress | None:

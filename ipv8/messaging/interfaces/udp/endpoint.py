@@ -326,12 +326,21 @@ def _as_host_port(address: object, ip_version: int) -> tuple[str, int] | None:
     host, port = address
     if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
         return None
-    try:
-        if ipaddress.ip_address(host).version != ip_version:
-            return None
-    except ValueError:
-        return None
-    return host, port
+    version = _IP_VERSION_OF_HOST.get(host)
+    if version is None:
+        # Parsing is the dearest step of a send; peers are few compared with the packets sent to them.
+        try:
+            version = ipaddress.ip_address(host).version
+        except ValueError:
+            version = 0
+        if len(_IP_VERSION_OF_HOST) >= _USABLE_HOST_CACHE_SIZE:
+            _IP_VERSION_OF_HOST.clear()
+        _IP_VERSION_OF_HOST[host] = version
+    return (host, port) if version == ip_version else None
+
+
+#: host string -> 4, 6 or 0 (not an IP literal); shared by all endpoints, bounded.
+_IP_VERSION_OF_HOST: dict[str, int] = {}
 
 
 def _follow(source: Deferred) -> Deferred:
