@@ -61,6 +61,7 @@ run: $(STAMP)
 
 vectors: $(REF_STAMP)
 	$(REF_PY) tests/vectors/make_vectors.py tests/vectors
+	$(REF_PY) tests/peerdiscovery/make_discovery_vectors.py tests/peerdiscovery/discovery_vectors.json
 
 bench: $(STAMP) $(if $(findstring --reference,$(BENCH_ARGS)),$(REF_STAMP))
 	$(VENV_PY) bench/serialization.py $(BENCH_ARGS)
