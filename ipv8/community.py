@@ -1,10 +1,8 @@
 """The Community: an overlay with message dispatch and the IPv8 peer-discovery protocol.
 
-Peers find each other with four messages (facts sheet B.5-B.8): an *introduction request* asks a peer
-to vouch for us and to introduce someone it knows; the *introduction response* names that someone; the
-responder also sends the introduced peer a *puncture request*, which makes it send a *puncture* to us so
-that both NATs have a hole open for the other. Each message exists in an IPv4-only ("old style") and an
-address-family-agnostic ("new style") variant.
+Message dispatch, drop counting, replay protection and walking live here; the introduction protocol itself
+(introductions, punctures, and the defences around them) is the mixin
+:class:`~ipv8.peerdiscovery.introduction_protocol.IntroductionProtocol`.
 """
 from __future__ import annotations
 
@@ -14,16 +12,53 @@ import random
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from twisted.internet.defer import Deferred, ensureDeferred
+from zope.interface import implementer
 
-from .lazy_community import (EZPackOverlay, InvalidSignatureError, PacketDecodingError, lazy_wrapper,
-                             lazy_wrapper_unsigned)
-from .messaging.addresses import UDPv4Address, UDPv4LANAddress, UDPv6Address
-from .messaging.payload import (IntroductionRequestPayload, IntroductionResponsePayload,
-                                NewIntroductionRequestPayload, NewIntroductionResponsePayload, NewPuncturePayload,
-                                NewPunctureRequestPayload, PuncturePayload, PunctureRequestPayload)
-from .messaging.payload_headers import BinMemberAuthenticationPayload, GlobalTimeDistributionPayload
+from .bounded import AgedMap
+from .lazy_community import (
+    EZPackOverlay,
+    InvalidSignatureError,
+    PacketDecodingError,
+    ReplayedMessageError,
+)
+from .messaging.address_hygiene import AddressHygiene
+from .messaging.addresses import UDPv4Address, UDPv6Address
+from .messaging.drop_reasons import (
+    DROP_BAD_ADDRESS,
+    DROP_BAD_SIGNATURE,
+    DROP_DEPRECATED_MESSAGE,
+    DROP_HANDLER_ERROR,
+    DROP_MALFORMED,
+    DROP_PEER_LIMIT,
+    DROP_RATE_LIMITED,
+    DROP_REPLAY,
+    DROP_TOO_SHORT,
+    DROP_UNKNOWN_MESSAGE,
+    DROP_UNSOLICITED,
+    DROP_WRONG_PREFIX,
+)
+from .messaging.interfaces.endpoint import IAnonymizingEndpoint, IMultiInterfaceEndpoint
+from .messaging.payload import (
+    IntroductionRequestPayload,
+    IntroductionResponsePayload,
+    NewIntroductionRequestPayload,
+    NewIntroductionResponsePayload,
+    NewPuncturePayload,
+    NewPunctureRequestPayload,
+    PuncturePayload,
+    PunctureRequestPayload,
+)
+from .messaging.rate_limit import PerSourceRateLimiter
+from .messaging.replay import ReplayGuard
 from .messaging.serialization import PackError
-from .overlay import Settings
+from .overlay import IPeerDiscovery, Settings
+from .peerdiscovery.introduction_protocol import (
+    INTERFACE_FOR_ADDRESS,
+    NO_ADDRESS,
+    SIXTEEN_BIT_TIME_MESSAGES,
+    IntroductionProtocol,
+)
+from .peerdiscovery.wan_vote import WanAddressVote
 
 if TYPE_CHECKING:
     from .peer import Peer
@@ -32,7 +67,6 @@ if TYPE_CHECKING:
 DEFAULT_MAX_PEERS = 30
 #: Message ids the framework keeps for itself (introductions, punctures and old Dispersy messages).
 RESERVED_MESSAGE_IDS = range(231, 256)
-NO_ADDRESS = ("0.0.0.0", 0)
 
 #: Old Dispersy message ids that may still arrive from ancient peers; they are logged and dropped.
 DEPRECATED_MESSAGES = {
@@ -42,19 +76,6 @@ DEPRECATED_MESSAGES = {
     239: "on-missing-message", 238: "undo-own", 237: "undo-other", 236: "dynamic-settings",
     235: "missing-last-message",
 }
-
-#: Which endpoint interface serves which address type.
-INTERFACE_FOR_ADDRESS = {UDPv4Address: "UDPIPv4", UDPv4LANAddress: "UDPIPv4", UDPv6Address: "UDPIPv6"}
-
-# Reasons under which Community.drop_counts files a dropped packet.
-DROP_TOO_SHORT = "too-short"
-DROP_WRONG_PREFIX = "wrong-prefix"
-DROP_UNKNOWN_MESSAGE = "unknown-message"
-DROP_DEPRECATED_MESSAGE = "deprecated-message"
-DROP_MALFORMED = "malformed"
-DROP_BAD_SIGNATURE = "bad-signature"
-DROP_HANDLER_ERROR = "handler-error"
-DROP_PEER_LIMIT = "peer-limit"
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +89,8 @@ class CommunitySettings(Settings):
     anonymize: bool = False
 
 
-class Community(EZPackOverlay):
+@implementer(IPeerDiscovery)
+class Community(IntroductionProtocol, EZPackOverlay):
     """
     An overlay that dispatches messages by id and runs the IPv8 peer-discovery protocol.
 
@@ -86,6 +108,17 @@ class Community(EZPackOverlay):
     #: When true (the test framework's "fragile" mode) handler exceptions propagate instead of being logged.
     raise_handler_errors: bool = False
 
+    #: Punctures we send per second on behalf of one source IP (puncture requests beyond it are dropped).
+    puncture_rate_limit: float = 10.0
+    #: Punctures one source IP may trigger at once.
+    puncture_burst: int = 20
+    #: Punctures per second for all sources together.
+    puncture_total_rate: float = 200.0
+    #: Our introduction requests that wait for an answer at most (the oldest is forgotten first).
+    max_outstanding_introductions: int = 1024
+    #: Seconds an introduction request waits for its answer; a later answer counts as unsolicited.
+    introduction_answer_timeout: float = 30.0
+
     def __init__(self, settings: CommunitySettings) -> None:
         community_id = getattr(self, "community_id", None)
         if not isinstance(community_id, bytes) or len(community_id) != 20:
@@ -97,12 +130,11 @@ class Community(EZPackOverlay):
         self.max_peers: int = getattr(settings, "max_peers", DEFAULT_MAX_PEERS)
         self.anonymize: bool = getattr(settings, "anonymize", False)
         if self.anonymize:
-            set_anonymity = getattr(self.endpoint, "set_anonymity", None)
-            if set_anonymity is None:
+            if IAnonymizingEndpoint.providedBy(self.endpoint):
+                self.endpoint.set_anonymity(self._prefix, True)
+            else:
                 self.logger.warning("%s asked for anonymity but its endpoint cannot provide it",
                                     type(self).__name__)
-            else:
-                set_anonymity(self._prefix, True)
 
         self.network.register_service_provider(community_id, self)
         self.network.blacklist_mids.append(self.my_peer.mid)
@@ -110,6 +142,18 @@ class Community(EZPackOverlay):
         #: Number of packets dropped, per reason (the ``DROP_*`` constants of this module).
         self.drop_counts: collections.Counter[str] = collections.Counter()
         self._asked_at: dict[bytes, float] = {}  # mid -> when we last asked that peer for an introduction
+        if getattr(self.network, "_clock", None) is None and hasattr(self.network, "clock"):
+            self.network.clock = self._clock()
+        #: The address rules (never walk to, introduce or send to junk or to ourselves).
+        self.address_hygiene = AddressHygiene(self._own_addresses)
+        #: (identifier, address we asked) of our introduction requests that still wait for an answer.
+        self._outstanding: AgedMap = AgedMap(self.max_outstanding_introductions, self.introduction_answer_timeout)
+        #: Peers (binary keys) that answered an introduction request of ours: they cannot be evicted by newcomers.
+        self._established: AgedMap = AgedMap(4 * max(self.max_peers, 0) + 64, 24 * 3600.0)
+        self.replay_guard = ReplayGuard()
+        self._puncture_limiter = PerSourceRateLimiter(self.puncture_rate_limit, self.puncture_burst,
+                                                      self.puncture_total_rate, 2 * self.puncture_total_rate)
+        self._wan_vote = WanAddressVote()
 
         self.decode_map: list[Callable[[Address, bytes], Any] | None] = [None] * 256
         self._install_handler(PunctureRequestPayload.msg_id, self.on_old_puncture_request)
@@ -204,7 +248,9 @@ class Community(EZPackOverlay):
             deferred.addErrback(self._async_handler_failed, data[22], source_address)
 
     def _count_failure(self, exc: BaseException, msg_id: int, source_address: Address) -> None:
-        if isinstance(exc, InvalidSignatureError):
+        if isinstance(exc, ReplayedMessageError):
+            reason = DROP_REPLAY
+        elif isinstance(exc, InvalidSignatureError):
             reason = DROP_BAD_SIGNATURE
         elif isinstance(exc, (PackError, PacketDecodingError)):
             reason = DROP_MALFORMED
@@ -223,7 +269,29 @@ class Community(EZPackOverlay):
             return failure
         return None
 
+    def accept_global_time(self, key_bin: bytes, msg_id: int, global_time: int, source_address: Address) -> bool:
+        """Refuse a signed, timed message whose global time its sender already used (a replay).
+
+        Every message decoded by a ``lazy_wrapper`` that includes a :class:`GlobalTimeDistributionPayload`
+        passes here; see :mod:`ipv8.messaging.replay` for the rules.
+        """
+        modulus = 65536 if msg_id in SIXTEEN_BIT_TIME_MESSAGES else None
+        return self.replay_guard.accept(key_bin, global_time, tuple(source_address), self._clock().seconds(),
+                                        modulus)
+
     # Addresses ----------------------------------------------------------------------------------------
+
+    def _own_addresses(self) -> tuple:
+        own = [self.my_estimated_lan, self.my_estimated_wan, *self.my_peer.addresses.values()]
+        try:
+            bound = self.endpoint.get_address()
+        except Exception:  # noqa: BLE001 - an endpoint that is not open has no address yet
+            bound = None
+        if bound:
+            own.append(bound)
+            if bound[0] in ("0.0.0.0", "::"):
+                own.append(("127.0.0.1" if bound[0] == "0.0.0.0" else "::1", bound[1]))
+        return tuple(own)
 
     def ensure_blacklisted(self, address: Address) -> None:
         """Never treat ``address`` (for example a tracker) as a peer."""
@@ -237,17 +305,16 @@ class Community(EZPackOverlay):
             if lan and ":" not in lan[0] and lan[0] != "0.0.0.0":
                 return UDPv4Address(*lan)
         elif interface == "UDPIPv6":
-            address = self.get_ipv6_address() if hasattr(self, "get_ipv6_address") else None
+            address = self.get_ipv6_address()
             if address and ":" in address[0] and address[0] != "::":
                 return UDPv6Address(*address)
         return None
 
     def my_preferred_address(self) -> Address:
         """The address we advertise as our WAN address in new-style messages."""
-        interfaces = getattr(self.endpoint, "interfaces", None)
-        if not interfaces:
+        if not IMultiInterfaceEndpoint.providedBy(self.endpoint) or not self.endpoint.interfaces:
             return self.my_estimated_wan
-        for interface in interfaces:
+        for interface in self.endpoint.interfaces:
             address_class = UDPv4Address if interface == "UDPIPv4" else UDPv6Address
             if address_class not in self.my_peer.addresses:
                 guess = self.guess_address(interface)
@@ -255,275 +322,30 @@ class Community(EZPackOverlay):
                     self.my_peer.address = guess
         return self.my_peer.address
 
+    def address_is_lan(self, ip: str) -> bool:
+        """Whether ``ip`` is one of this machine's LAN addresses (override to teach the community its LAN).
+
+        The default knows none, so every peer counts as remote.
+        """
+        return False
+
+    def address_in_lan_subnets(self, ip: str) -> bool:
+        """Whether ``ip`` lies in one of our LAN subnets; by default the same as :meth:`address_is_lan`."""
+        return self.address_is_lan(ip)
+
     def _is_lan_address(self, ip: str) -> bool:
-        checker = getattr(self, "address_is_lan", None)
-        return bool(checker(ip)) if checker is not None else False
+        return bool(self.address_is_lan(ip))
 
     def _in_lan_subnets(self, ip: str) -> bool:
-        checker = getattr(self, "address_in_lan_subnets", None)
-        if checker is not None:
-            return bool(checker(ip))
-        return self._is_lan_address(ip)
-
-    # Building discovery messages --------------------------------------------------------------------
-
-    def _signed(self, prefix: bytes | None, payload: Any, global_time: int) -> bytes:
-        auth = BinMemberAuthenticationPayload(self.my_peer.public_key.key_to_bin())
-        return self._ez_pack(prefix or self._prefix, payload.msg_id,
-                             [auth, GlobalTimeDistributionPayload(global_time), payload])
-
-    def create_introduction_request(self, socket_address: Address, extra_bytes: bytes = b"",
-                                    new_style: bool = False, prefix: bytes | None = None) -> bytes:
-        """Build (not send) an introduction request to ``socket_address``."""
-        # The identifier doubles as the distribution time, both reduced to 16 bits as the deployed
-        # network does.
-        identifier = self.claim_global_time() % 65536
-        payload: Any
-        if new_style or isinstance(socket_address, UDPv6Address):
-            payload = NewIntroductionRequestPayload(
-                destination_address=socket_address, source_lan_address=self.my_estimated_lan,
-                source_wan_address=self.my_preferred_address(), identifier=identifier,
-                connection_type_0=False, connection_type_1=False, supports_new_style=False, dflag1=False,
-                dflag2=False, tunnel=False, sync=False, advice=False, extra_bytes=extra_bytes)
-        else:
-            payload = IntroductionRequestPayload(
-                destination_address=socket_address, source_lan_address=self.my_estimated_lan,
-                source_wan_address=self.my_estimated_wan, advice=True, connection_type="unknown",
-                identifier=identifier, extra_bytes=extra_bytes, supports_new_style=new_style)
-        return self._signed(prefix, payload, identifier)
-
-    def create_introduction_response(self, lan_socket_address: Address, socket_address: Address,
-                                     identifier: int, introduction: Peer | None = None, extra_bytes: bytes = b"",
-                                     prefix: bytes | None = None, new_style: bool = False) -> bytes:
-        """
-        Build (not send) the answer to an introduction request from ``socket_address``, whose LAN
-        address is ``lan_socket_address``.
-
-        If we introduce a peer, that peer is sent a puncture request right away so it opens its NAT
-        towards the requester.
-        """
-        global_time = self.claim_global_time() % 65536
-        requester = self.network.get_verified_by_address(socket_address)
-        if introduction is None:
-            introduction = self.get_peer_for_introduction(exclude=requester, new_style=new_style)
-        intro_lan, intro_wan = NO_ADDRESS, NO_ADDRESS
-        if introduction is not None:
-            intro_lan, intro_wan = self._introduction_addresses(introduction)
-
-        payload: Any
-        if new_style:
-            payload = NewIntroductionResponsePayload(
-                destination_address=socket_address, source_lan_address=self.my_estimated_lan,
-                source_wan_address=self.my_preferred_address(), lan_introduction_address=intro_lan,
-                wan_introduction_address=intro_wan, identifier=identifier,
-                intro_supports_new_style=bool(introduction and introduction.new_style_intro),
-                flag1=False, flag2=False, flag3=False, flag4=False, flag5=False, flag6=False, flag7=False,
-                extra_bytes=extra_bytes)
-        else:
-            payload = IntroductionResponsePayload(
-                destination_address=socket_address, source_lan_address=self.my_estimated_lan,
-                source_wan_address=self.my_estimated_wan, lan_introduction_address=intro_lan,
-                wan_introduction_address=intro_wan, connection_type="unknown", identifier=identifier,
-                extra_bytes=extra_bytes,
-                intro_supports_new_style=bool(introduction and introduction.new_style_intro),
-                peer_limit_reached=0 <= self.max_peers <= len(self.get_peers()))
-
-        if introduction is not None:
-            puncture_request = self.create_puncture_request(lan_socket_address, socket_address, identifier,
-                                                            prefix=prefix, new_style=new_style)
-            self.endpoint.send(introduction.address, puncture_request)
-        return self._signed(prefix, payload, global_time)
-
-    def _introduction_addresses(self, introduction: Peer) -> tuple[Address, Address]:
-        """The (LAN, WAN) pair under which we tell others to reach ``introduction``."""
-        address = introduction.address
-        if isinstance(address, UDPv4Address) and self._is_lan_address(address[0]):
-            # A peer on our own LAN is reachable from outside through our WAN IP, at its own port.
-            return address, (self.my_estimated_wan[0], address[1])
-        return introduction.addresses.get(UDPv4LANAddress, NO_ADDRESS), address
-
-    def create_puncture(self, lan_walker: Address, wan_walker: Address, identifier: int,
-                        new_style: bool = False) -> bytes:
-        """Build (not send) a puncture, the signed packet that opens our NAT towards a walker."""
-        payload_class = NewPuncturePayload if new_style else PuncturePayload
-        payload = payload_class(source_lan_address=lan_walker, source_wan_address=wan_walker, identifier=identifier)
-        return self._signed(None, payload, self.claim_global_time())
-
-    def create_puncture_request(self, lan_walker: Address, wan_walker: Address, identifier: int,
-                                prefix: bytes | None = None, new_style: bool = False) -> bytes:
-        """Build (not send) an unsigned request to puncture towards a walker's LAN/WAN addresses."""
-        old_style_possible = isinstance(lan_walker, UDPv4Address) and isinstance(wan_walker, UDPv4Address)
-        payload_class = PunctureRequestPayload if old_style_possible and not new_style else NewPunctureRequestPayload
-        payload = payload_class(lan_walker_address=lan_walker, wan_walker_address=wan_walker, identifier=identifier)
-        return self._ez_pack(prefix or self._prefix, payload.msg_id,
-                             [GlobalTimeDistributionPayload(self.claim_global_time()), payload], False)
-
-    # Receiving discovery messages ----------------------------------------------------------------------
-
-    def introduction_request_callback(self, peer: Peer, dist: GlobalTimeDistributionPayload,
-                                      payload: IntroductionRequestPayload | NewIntroductionRequestPayload) -> None:
-        """Hook: called after we answered an introduction request from ``peer``."""
-
-    def introduction_response_callback(self, peer: Peer, dist: GlobalTimeDistributionPayload,
-                                       payload: IntroductionResponsePayload | NewIntroductionResponsePayload) -> None:
-        """Hook: called after we processed an introduction response from ``peer``."""
-
-    @lazy_wrapper(GlobalTimeDistributionPayload, IntroductionRequestPayload)
-    def on_old_introduction_request(self, peer: Peer, dist: GlobalTimeDistributionPayload,
-                                    payload: IntroductionRequestPayload) -> None:
-        """An IPv4-only introduction request arrived."""
-        if payload.supports_new_style:
-            peer.new_style_intro = True
-        self.on_introduction_request(peer, dist, payload)
-
-    @lazy_wrapper(GlobalTimeDistributionPayload, NewIntroductionRequestPayload)
-    def on_new_introduction_request(self, peer: Peer, dist: GlobalTimeDistributionPayload,
-                                    payload: NewIntroductionRequestPayload) -> None:
-        """A new-style introduction request arrived: its sender speaks new style."""
-        peer.new_style_intro = True
-        self.on_introduction_request(peer, dist, payload)
-
-    def on_introduction_request(self, peer: Peer, dist: GlobalTimeDistributionPayload,
-                                payload: IntroductionRequestPayload | NewIntroductionRequestPayload) -> None:
-        """Accept the requester as a peer and answer, unless we already have too many peers."""
-        if 0 <= self.max_peers < len(self.get_peers()):
-            # Staying silent makes the requester's churn strategy look elsewhere.
-            self.drop_counts[DROP_PEER_LIMIT] += 1
-            return
-        if isinstance(payload.source_lan_address, UDPv4Address):
-            peer.address = UDPv4LANAddress(*payload.source_lan_address)
-        self._heard_from(peer)
-        self.network.add_verified_peer(peer)
-        self.network.discover_services(peer, [self.community_id])
-        # The puncture request that goes with an introduction carries the requester's own LAN address:
-        # a peer behind the same NAT as the requester punctures there. (py-ipv8 passes the address the
-        # requester used for *us* instead, which sends such punctures to the wrong host.)
-        response = self.create_introduction_response(payload.source_lan_address, peer.address,
-                                                     payload.identifier, new_style=peer.new_style_intro)
-        self.endpoint.send(peer.address, response)
-        self.introduction_request_callback(peer, dist, payload)
-
-    @lazy_wrapper(GlobalTimeDistributionPayload, IntroductionResponsePayload)
-    def on_old_introduction_response(self, peer: Peer, dist: GlobalTimeDistributionPayload,
-                                     payload: IntroductionResponsePayload) -> None:
-        """An IPv4-only introduction response arrived."""
-        if payload.supports_new_style:
-            peer.new_style_intro = True
-        self.on_introduction_response(peer, dist, payload)
-
-    @lazy_wrapper(GlobalTimeDistributionPayload, NewIntroductionResponsePayload)
-    def on_new_introduction_response(self, peer: Peer, dist: GlobalTimeDistributionPayload,
-                                     payload: NewIntroductionResponsePayload) -> None:
-        """A new-style introduction response arrived."""
-        peer.new_style_intro = True
-        self.on_introduction_response(peer, dist, payload)
-
-    def on_introduction_response(self, peer: Peer, dist: GlobalTimeDistributionPayload,
-                                 payload: IntroductionResponsePayload | NewIntroductionResponsePayload) -> None:
-        """Learn our outside address, accept the responder as a peer and remember whom it introduced."""
-        destination = payload.destination_address
-        if isinstance(destination, UDPv4Address) and not self._in_lan_subnets(destination[0]):
-            self.my_estimated_wan = destination
-        self.my_peer.address = destination
-
-        if peer.new_style_intro:
-            self._try_other_interface(peer, payload)
-
-        self._heard_from(peer)
-        self.network.add_verified_peer(peer)
-        self.network.discover_services(peer, [self.community_id])
-        for address in self._introduced_addresses(payload):
-            self.network.discover_address(peer, address, self.community_id, payload.intro_supports_new_style)
-        self.introduction_response_callback(peer, dist, payload)
-
-    def _heard_from(self, peer: Peer) -> None:
-        # A peer that verifies itself with this very message has just spoken; without a time, churn would
-        # treat it as "never heard from" and keep it forever if it then fell silent.
-        peer.last_response = self._clock().seconds()
-
-    def _try_other_interface(self, peer: Peer, payload: Any) -> None:
-        """The responder advertises an address of another family we also serve: open a path there too."""
-        offered = payload.source_wan_address
-        interface = INTERFACE_FOR_ADDRESS.get(type(offered))
-        if (interface is None or type(offered) is type(peer.address) or offered == peer.address
-                or interface not in getattr(self.endpoint, "interfaces", ())):
-            return
-        self.network.discover_address(peer, offered, self.community_id, True)
-        my_address = self.my_peer.addresses.get(type(offered)) or self.guess_address(interface)
-        if my_address:
-            request = self.create_puncture_request(NO_ADDRESS, my_address, payload.identifier, new_style=True)
-            self.endpoint.send(peer.address, request)
-
-    def _introduced_addresses(self, payload: Any) -> list[Address]:
-        """Which of the introduced peer's addresses we should try, given where we stand."""
-        lan, wan = payload.lan_introduction_address, payload.wan_introduction_address
-        my_wan_ip = self.my_estimated_wan[0]
-        if wan != NO_ADDRESS and wan[0] != my_wan_ip:
-            return [lan, wan] if lan != NO_ADDRESS else [wan]
-        if lan != NO_ADDRESS and wan[0] == my_wan_ip:
-            # Behind the same NAT as us: only the LAN address can work.
-            return [lan]
-        if wan != NO_ADDRESS:
-            return [wan, UDPv4Address(self.my_estimated_lan[0], wan[1])]
-        return []
-
-    @lazy_wrapper(GlobalTimeDistributionPayload, PuncturePayload)
-    def on_puncture(self, peer: Peer, dist: GlobalTimeDistributionPayload, payload: PuncturePayload) -> None:
-        """A puncture opened a NAT mapping towards us; being signed, it also proves its sender (see below)."""
-        self._accept_puncturer(peer)
-
-    @lazy_wrapper(GlobalTimeDistributionPayload, NewPuncturePayload)
-    def on_new_puncture(self, peer: Peer, dist: GlobalTimeDistributionPayload, payload: NewPuncturePayload) -> None:
-        """A new-style puncture: as :meth:`on_puncture`."""
-        peer.new_style_intro = True
-        self._accept_puncturer(peer)
-
-    def _accept_puncturer(self, peer: Peer) -> None:
-        # The puncture is signed by a peer we were introduced to and comes from its reachable address, so
-        # we accept it at once and answer with the introduction request we would otherwise send on a later
-        # walk step (py-ipv8 waits for that step): the puncturer then knows us too, and may introduce
-        # someone new. The messages on the wire are the ordinary ones, only sooner.
-        if self.network.get_verified_by_public_key_bin(peer.public_key.key_to_bin()) is not None:
-            return
-        if 0 <= self.max_peers <= len(self.get_peers()):
-            return
-        self._heard_from(peer)
-        self.network.add_verified_peer(peer)
-        self.network.discover_services(peer, [self.community_id])
-        self.send_introduction_request(peer)
-
-    @lazy_wrapper_unsigned(GlobalTimeDistributionPayload, PunctureRequestPayload)
-    def on_old_puncture_request(self, source_address: Address, dist: GlobalTimeDistributionPayload,
-                                payload: PunctureRequestPayload) -> None:
-        """An IPv4-only puncture request arrived."""
-        self.on_puncture_request(source_address, dist, payload)
-
-    @lazy_wrapper_unsigned(GlobalTimeDistributionPayload, NewPunctureRequestPayload)
-    def on_new_puncture_request(self, source_address: Address, dist: GlobalTimeDistributionPayload,
-                                payload: NewPunctureRequestPayload) -> None:
-        """A new-style puncture request arrived."""
-        self.on_puncture_request(source_address, dist, payload, True)
-
-    def on_puncture_request(self, source_address: Address, dist: GlobalTimeDistributionPayload,
-                            payload: PunctureRequestPayload | NewPunctureRequestPayload,
-                            new_style: bool = False) -> None:
-        """Send a puncture to the walker; use its LAN address when it sits behind our own WAN IP."""
-        target = payload.wan_walker_address
-        if target[0] == self.my_estimated_wan[0]:
-            target = payload.lan_walker_address
-        puncture = self.create_puncture(self.my_estimated_lan, payload.wan_walker_address, payload.identifier,
-                                        new_style)
-        self.endpoint.send(target, puncture)
-        # A peer of ours vouches for the walker: remember it as an address worth walking to, exactly as if
-        # that peer had introduced it to us.
-        introducer = self.network.get_verified_by_address(source_address)
-        if introducer is not None and target != NO_ADDRESS and target[1] != 0:
-            self.network.discover_address(introducer, target, self.community_id, new_style)
+        return bool(self.address_in_lan_subnets(ip))
 
     # Walking ------------------------------------------------------------------------------------------------
 
     def walk_to(self, address: Address) -> None:
-        """Send an introduction request to ``address``."""
+        """Send an introduction request to ``address`` (never to an unusable address or one of ours)."""
+        if not self.address_hygiene.may_send_to(address):
+            self.logger.debug("Not walking to %s: not an address to send to", address)
+            return
         self.endpoint.send(address, self.create_introduction_request(
             address, new_style=self.network.is_new_style(address)))
 
@@ -541,7 +363,7 @@ class Community(EZPackOverlay):
                 return
             # Once in a while, talk to the bootstrap servers again so that separate groups of peers
             # that never met can still merge.
-            if random.random() < 0.05 and any(getattr(b, "initialized", False) for b in self.bootstrappers):
+            if random.random() < 0.05 and any(bootstrapper.initialized for bootstrapper in self.bootstrappers):
                 for bootstrapper in self.bootstrappers:
                     bootstrapper.keep_alive(self)
                 return
@@ -557,8 +379,9 @@ class Community(EZPackOverlay):
             present = {peer.mid for peer in peers}
             for mid in [mid for mid in asked_at if mid not in present]:
                 del asked_at[mid]
-        oldest = min(asked_at.get(peer.mid, 0.0) for peer in peers)
-        return random.choice([peer for peer in peers if asked_at.get(peer.mid, 0.0) == oldest])
+        never = float("-inf")  # not 0.0: on a Clock that starts at 0, "asked at 0" is not "never asked"
+        oldest = min(asked_at.get(peer.mid, never) for peer in peers)
+        return random.choice([peer for peer in peers if asked_at.get(peer.mid, never) == oldest])
 
     def bootstrap(self) -> None:
         """Ask every bootstrapper for addresses and walk to them (in the background)."""
@@ -574,10 +397,17 @@ class Community(EZPackOverlay):
             self.walk_to(address)
         await initialized
 
-    def get_peer_for_introduction(self, exclude: Peer | None = None, new_style: bool = False) -> Peer | None:
-        """A random peer other than ``exclude``; only IPv4 peers unless ``new_style``."""
+    def get_peer_for_introduction(self, exclude: Peer | None = None, new_style: bool = False,
+                                  to: Address | None = None) -> Peer | None:
+        """A random peer other than ``exclude``; only IPv4 peers unless ``new_style``.
+
+        :param to: the address of whoever the peer is for; peers whose address would mean nothing there
+            (a loopback peer for a remote requester, say) are left out.
+        """
+        hygiene = self.address_hygiene
         candidates = [peer for peer in self.get_peers()
-                      if peer != exclude and (new_style or isinstance(peer.address, UDPv4Address))]
+                      if peer != exclude and (new_style or isinstance(peer.address, UDPv4Address))
+                      and (to is None or hygiene.may_introduce(peer.address, to))]
         return random.choice(candidates) if candidates else None
 
     def get_walkable_addresses(self) -> list[Address]:
@@ -589,4 +419,7 @@ class Community(EZPackOverlay):
         return self.network.get_peers_for_service(self.community_id)
 
 
-__all__ = ["Community", "CommunitySettings", "DEFAULT_MAX_PEERS", "RESERVED_MESSAGE_IDS"]
+__all__ = ["DEFAULT_MAX_PEERS", "DROP_BAD_ADDRESS", "DROP_BAD_SIGNATURE", "DROP_DEPRECATED_MESSAGE",
+           "DROP_HANDLER_ERROR", "DROP_MALFORMED", "DROP_PEER_LIMIT", "DROP_RATE_LIMITED", "DROP_REPLAY",
+           "DROP_TOO_SHORT", "DROP_UNKNOWN_MESSAGE", "DROP_UNSOLICITED", "DROP_WRONG_PREFIX", "INTERFACE_FOR_ADDRESS",
+           "NO_ADDRESS", "RESERVED_MESSAGE_IDS", "Community", "CommunitySettings"]

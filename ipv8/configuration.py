@@ -28,7 +28,6 @@ import copy
 import enum
 import ipaddress
 import logging
-import math
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from .keyvault.crypto import default_eccrypto
@@ -343,9 +342,15 @@ def _check_logger(value: object) -> None:
             _require_text(block[name], _join("logger", name))
 
 
+#: The longest walk interval accepted (a day): longer ones are mistakes, and huge ones overflow timers.
+MAX_WALKER_INTERVAL = 86400.0
+
+
 def _check_walker_interval(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigurationError("walker_interval", f"must be a positive number of seconds, got {_describe(value)}")
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+            or not value <= MAX_WALKER_INTERVAL):  # also false for NaN
+        raise ConfigurationError("walker_interval", f"must be a positive number of seconds (at most "
+                                                    f"{MAX_WALKER_INTERVAL:g}), got {_describe(value)}")
 
 
 def _check_walker(spec: object, path: str) -> None:

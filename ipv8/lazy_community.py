@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 from .keyvault.crypto import default_eccrypto
 from .messaging.payload_headers import BinMemberAuthenticationPayload
 from .overlay import Overlay
-from .peer import Peer
+from .peer import Peer, typed_address
 
 if TYPE_CHECKING:
     from .keyvault.keys import PublicKey
@@ -32,6 +32,10 @@ class PacketDecodingError(RuntimeError):
 
 class InvalidSignatureError(PacketDecodingError):
     """The signature of a signed message does not verify with the key it carries."""
+
+
+class ReplayedMessageError(PacketDecodingError):
+    """A signed message carries a global time its sender already used: somebody sent it again."""
 
 
 @functools.lru_cache(maxsize=8192)
@@ -101,6 +105,13 @@ class EZPackOverlay(Overlay):
             raise ValueError(f"{type(payloads[-1]).__name__} has no msg_id; use ezr_pack() with an explicit id")
         self.endpoint.send(address, self.ezr_pack(msg_id, *payloads, sig=sig))
 
+    def accept_global_time(self, key_bin: bytes, msg_id: int, global_time: int, source_address: Address) -> bool:
+        """Whether a validly signed message with this global time is new (not a replay); see :class:`Community`.
+
+        The base overlay keeps no history and accepts everything.
+        """
+        return True
+
     def _ez_unpack_auth(self, payload_class: type, data: bytes) -> tuple[Any, Any, Any]:
         """Decode a signed ``[global time, payload_class]`` message: returns ``(auth, dist, payload)``."""
         from .messaging.payload_headers import GlobalTimeDistributionPayload
@@ -122,22 +133,41 @@ OverlayType = TypeVar("OverlayType", bound=EZPackOverlay)
 Handler = Callable[..., Any]
 
 
-def _sender_peer(overlay: EZPackOverlay, key_bin: bytes, source_address: Address) -> Peer:
-    """The known Peer for ``key_bin`` (its address refreshed), or a new unverified Peer."""
+def _sender_peer(overlay: EZPackOverlay, key_bin: bytes, source_address: Address, fresh: bool = True) -> Peer:
+    """The known Peer for ``key_bin``, or a new unverified Peer.
+
+    A known peer's address is moved to ``source_address`` only by a ``fresh`` message (one whose global
+    time proved it new): a signed message without a time may be a copy sent from anywhere, so it may only
+    add an address of a kind the peer does not have yet.
+    """
     peer = overlay.network.get_verified_by_public_key_bin(key_bin)
     if peer is None:
-        return Peer(key_bin, source_address)
-    peer.add_address(source_address)
+        return Peer(key_bin, source_address, clock=overlay.clock)
+    if fresh:
+        peer.add_address(source_address)
+    else:
+        address = typed_address(source_address)
+        if type(address) not in peer.addresses:
+            peer.add_address(address)
     return peer
 
 
 def _signed_wrapper(payload_classes: tuple[type, ...], with_data: bool) -> Callable[[Handler], Handler]:
+    from .messaging.payload_headers import GlobalTimeDistributionPayload
+    time_index = next((index for index, cls in enumerate(payload_classes)
+                       if isinstance(cls, type) and issubclass(cls, GlobalTimeDistributionPayload)), None)
+
     def decorator(func: Handler) -> Handler:
         @functools.wraps(func)
         def wrapper(self: EZPackOverlay, source_address: Address, data: bytes) -> Any:
             key_bin, body_start, signed_part = split_signed_packet(data)
             payloads = self.serializer.unpack_serializable_list(payload_classes, signed_part, offset=body_start)
-            peer = _sender_peer(self, key_bin, source_address)
+            if time_index is not None:
+                if not self.accept_global_time(key_bin, data[22], payloads[time_index].global_time, source_address):
+                    raise ReplayedMessageError(f"global time {payloads[time_index].global_time} was used before")
+                peer = _sender_peer(self, key_bin, source_address)
+            else:
+                peer = _sender_peer(self, key_bin, source_address, fresh=False)
             if with_data:
                 return func(self, peer, *payloads, data)
             return func(self, peer, *payloads)
@@ -211,5 +241,6 @@ def retrieve_cache(cache_class: type) -> Callable[[Handler], Handler]:
     return decorator
 
 
-__all__ = ["EZPackOverlay", "InvalidSignatureError", "PacketDecodingError", "lazy_wrapper", "lazy_wrapper_unsigned",
+__all__ = ["EZPackOverlay", "InvalidSignatureError", "PacketDecodingError", "ReplayedMessageError", "lazy_wrapper",
+           "lazy_wrapper_unsigned",
            "lazy_wrapper_unsigned_wd", "lazy_wrapper_wd", "retrieve_cache", "split_signed_packet"]

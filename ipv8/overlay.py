@@ -16,6 +16,8 @@ from .messaging.serialization import Serializer
 from .taskmanager import TaskManager
 
 if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+
     from .messaging.interfaces.endpoint import Endpoint
     from .peer import Peer
     from .peerdiscovery.network import Network
@@ -33,6 +35,16 @@ class IOverlay(Interface):
     def on_packet(packet: tuple[Address, bytes]) -> None:
         """Handle a packet ``(source_address, data)`` from the endpoint."""
 
+    def get_available_strategies() -> dict[str, type]:
+        """Discovery strategies this overlay offers by name to the configuration loader."""
+
+    def unload() -> Any:
+        """Stop all activity; returns a Deferred that fires when done."""
+
+
+class IPeerDiscovery(IOverlay):
+    """An overlay that finds its own peers (every :class:`~ipv8.community.Community` does)."""
+
     def get_peers() -> list[Peer]:
         """The verified peers of this overlay."""
 
@@ -48,8 +60,8 @@ class IOverlay(Interface):
     def bootstrap() -> None:
         """Ask the bootstrappers for initial addresses."""
 
-    def unload() -> Any:
-        """Stop all activity; returns a Deferred that fires when done."""
+    def get_peer_for_introduction(exclude: Peer | None = None) -> Peer | None:  # noqa: N805
+        """A peer we could introduce to someone (other than ``exclude``), or None."""
 
 
 class Settings:
@@ -64,6 +76,9 @@ class Settings:
     my_peer: Peer
     endpoint: Endpoint
     network: Network
+    #: The clock of everything the overlay times (its tasks, expiry, round trips); ``None``: the global
+    #: reactor. Tests pass a :class:`twisted.internet.task.Clock`.
+    clock: IReactorTime | None = None
 
     def __init__(self, **kwargs: Any) -> None:
         for name, value in kwargs.items():
@@ -85,7 +100,7 @@ class Overlay(EndpointListener, TaskManager, Generic[SettingsClass]):
 
     def __init__(self, settings: SettingsClass) -> None:
         EndpointListener.__init__(self, settings.endpoint)
-        TaskManager.__init__(self)
+        TaskManager.__init__(self, getattr(settings, "clock", None))
         self.settings = settings
         self.serializer = self.get_serializer()
         self.crypto = default_eccrypto
@@ -135,31 +150,8 @@ class Overlay(EndpointListener, TaskManager, Generic[SettingsClass]):
         if global_time > self.global_time:
             self.my_peer.update_clock(global_time)
 
-    # Peer discovery hooks (Community implements them) --------------------------------------------
+    # Peer discovery is not part of the base overlay: see IPeerDiscovery, which Community provides.
 
     def get_available_strategies(self) -> dict[str, type]:
         """Discovery strategies this overlay offers by name to the configuration loader."""
         return {}
-
-    def bootstrap(self) -> None:
-        """Find initial peers; the base overlay has no way to do so."""
-
-    def walk_to(self, address: Address) -> None:
-        """Contact ``address``; subclasses implement the protocol."""
-        raise NotImplementedError
-
-    def get_new_introduction(self, from_peer: Peer | None = None) -> None:
-        """Ask for a new introduction; subclasses implement the protocol."""
-        raise NotImplementedError
-
-    def get_peers(self) -> list[Peer]:
-        """The verified peers of this overlay."""
-        raise NotImplementedError
-
-    def get_walkable_addresses(self) -> list[Address]:
-        """Addresses we may walk to."""
-        raise NotImplementedError
-
-    def get_peer_for_introduction(self, exclude: Peer | None = None) -> Peer | None:
-        """A peer we could introduce to someone, or None."""
-        return None

@@ -8,15 +8,19 @@ uses ``__slots__`` and creates its ping history only when somebody uses it.
 """
 from __future__ import annotations
 
+import sys
+import time
 from base64 import b64encode
 from collections import deque
-from time import time
-from typing import Any, Callable, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Tuple
 
 from .keyvault.crypto import default_eccrypto
 from .keyvault.exceptions import InvalidKeyError
 from .keyvault.keys import Key
 from .messaging.addresses import UDPv4Address, UDPv4LANAddress, UDPv6Address
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
 
 #: What ``Peer.address`` reports for a peer of which no address is known.
 UNKNOWN_ADDRESS = UDPv4Address("0.0.0.0", 0)
@@ -30,6 +34,24 @@ PING_HISTORY = 5
 
 # Serialized private keys start with one of these; a Peer must never be built from those bytes by accident.
 _PRIVATE_KEY_MARKERS = (b"LibNaCLSK:", b"-----BEGIN EC PRIVATE KEY-----")
+
+
+class _WallClock:
+    """What a real reactor's ``seconds()`` reads, for peers made before any reactor is installed."""
+
+    @staticmethod
+    def seconds() -> float:
+        return time.time()
+
+
+def default_clock() -> IReactorTime:
+    """The installed reactor, or the wall clock it would read if none is installed yet.
+
+    A Peer made without a clock must not install the default reactor as a side effect: an application
+    may still want to install another one.
+    """
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return reactor if reactor is not None else _WallClock()  # type: ignore[return-value]
 
 
 def typed_address(address: Any) -> tuple:  # noqa: ANN401 - validated here
@@ -153,6 +175,8 @@ class Peer:
     :param intro: True when someone else told us about this peer, False when it contacted us itself.
         Only in the latter case does ``last_response`` start at the current time; otherwise it is 0,
         meaning "never heard from".
+    :param clock: the clock for ``creation_time`` and ``last_response``; by default the installed reactor
+        (communities pass their own, so that everything runs on a :class:`twisted.internet.task.Clock` in tests).
     :raises ~ipv8.keyvault.exceptions.InvalidKeyError: ``key`` is bytes that are not a loadable public
         key (private key bytes included). It is a ``ValueError``.
     :raises TypeError: ``key`` is neither a Key nor bytes, or ``address`` is not a tuple.
@@ -161,10 +185,11 @@ class Peer:
     Two peers are equal when they have the same public key; the hash is derived from ``mid``.
     """
 
-    __slots__ = ("key", "public_key", "mid", "_addresses", "creation_time", "last_response",
+    __slots__ = ("key", "public_key", "mid", "_addresses", "creation_time", "last_response", "clock",
                  "_lamport_timestamp", "_pings", "new_style_intro", "address_frozen", "intro", "__weakref__")
 
-    def __init__(self, key: Key | bytes, address: tuple | None = None, intro: bool = True) -> None:
+    def __init__(self, key: Key | bytes, address: tuple | None = None, intro: bool = True, *,
+                 clock: IReactorTime | None = None) -> None:
         """Create a peer for ``key``, optionally with a first address (see the class documentation)."""
         if isinstance(key, (bytes, bytearray, memoryview)):
             key = bytes(key)
@@ -182,7 +207,9 @@ class Peer:
         """While True, :meth:`add_address` (and the ``address`` setter) leave the addresses alone."""
         if address is not None:
             self.add_address(address)
-        self.creation_time: float = time()
+        self.clock: IReactorTime = clock if clock is not None else default_clock()
+        """Where ``creation_time`` and ``last_response`` are read from: the overlay's clock for peers it makes."""
+        self.creation_time: float = self.clock.seconds()
         self.last_response: float = 0 if intro else self.creation_time
         self._lamport_timestamp = 0
         self._pings: deque | None = None
@@ -253,7 +280,7 @@ class Peer:
         """
         if timestamp > self._lamport_timestamp:
             self._lamport_timestamp = timestamp
-        self.last_response = time()
+        self.last_response = self.clock.seconds()
 
     @property
     def pings(self) -> deque:

@@ -216,17 +216,21 @@ class RequestCache(TaskManager):
     Stores :class:`NumberCache` objects and times them out.
 
     The timeouts are tasks of this :class:`~ipv8.taskmanager.TaskManager` (so a
-    :class:`twisted.internet.task.Clock` passed as ``reactor`` drives them in tests). Shut it down with
+    :class:`twisted.internet.task.Clock` passed as ``clock`` drives them in tests). Shut it down with
     :meth:`shutdown` when its owner goes away.
 
-    :param reactor: the reactor used for timeouts; the global reactor by default.
+    :param clock: the clock used for timeouts; the global reactor by default.
     """
 
-    def __init__(self, reactor: IReactorTime | None = None) -> None:
+    #: Caches stored at most. Overlays often add a cache because a peer asked for something; this bound
+    #: keeps a flood of such requests from growing the node's memory (each cache also times out).
+    max_size: int = 10_000
+
+    def __init__(self, clock: IReactorTime | None = None) -> None:
         """
         Create an empty store.
         """
-        super().__init__(reactor)
+        super().__init__(clock)
         self._caches: dict[_Key, NumberCache] = {}
         self._waiters: dict[_Key, list[Deferred[Any]]] = {}
         self._closed = False
@@ -239,7 +243,7 @@ class RequestCache(TaskManager):
 
         :returns: ``cache``, or ``None`` (after logging an error) when a cache with the same prefix and number is
                   already stored, or (after logging a warning and cancelling the cache's registered Deferreds) when
-                  this store has been shut down.
+                  this store has been shut down or holds :attr:`max_size` caches already.
         :raises TypeError: if ``cache`` is not a :class:`NumberCache` or its ``timeout_delay`` is not a number.
         :raises ValueError: if its ``timeout_delay`` is negative or not finite.
         """
@@ -254,6 +258,10 @@ class RequestCache(TaskManager):
         key = (cache.prefix, cache.number)
         if key in self._caches:
             logger.error("Not adding %s: %s already uses that number", cache, self._caches[key])
+            return None
+        if len(self._caches) >= self.max_size:
+            logger.warning("Not adding %s: the RequestCache is full (%d caches)", cache, self.max_size)
+            cache._cancel_futures()  # noqa: SLF001 - as for a closed store: nobody will ever resolve them
             return None
         self._caches[key] = cache
         self.register_task(self._timeout_task_name(cache), self._time_out, cache, delay=delay)

@@ -23,11 +23,14 @@ from twisted.internet.defer import Deferred, FirstError, gatherResults, succeed
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
+from .config_validation import check_configuration
 from .configuration import ConfigurationError, validate_configuration
 from .keyvault.crypto import default_eccrypto
 from .keyvault.exceptions import KeyVaultError
 from .keyvault.keyfile import load_private_key, save_private_key
 from .peer import Peer
+from .messaging.interfaces.endpoint import IMultiInterfaceEndpoint
+from .peerdiscovery.discovery import IDiscoveryStrategy
 from .peerdiscovery.network import Network
 from .util import get_reactor, maybe_deferred
 
@@ -231,11 +234,8 @@ class StrategyScheduler:
         logger.error("%s failed to take a step: %s", type(strategy).__name__, failure.getTraceback())
 
 
-def _peer_count(strategy: Any) -> int:  # noqa: ANN401 - any strategy
-    counter = getattr(strategy, "get_peer_count", None)
-    if counter is not None:
-        return counter()
-    return len(strategy.overlay.get_peers())
+def _peer_count(strategy: IDiscoveryStrategy) -> int:
+    return strategy.get_peer_count()
 
 
 class IPv8:
@@ -260,7 +260,7 @@ class IPv8:
     def __init__(self, configuration: dict[str, Any], endpoint_override: Endpoint | None = None,
                  enable_statistics: bool = False, extra_communities: Mapping[str, type] | None = None,
                  reactor: Any = None) -> None:  # noqa: ANN401 - the reactor provides many interfaces
-        validate_configuration(configuration)
+        check_configuration(configuration, extra_communities)
         self.configuration = configuration
         self._reactor = reactor
         self._apply_logger_settings(configuration["logger"])
@@ -302,11 +302,11 @@ class IPv8:
 
     @staticmethod
     def _apply_logger_settings(settings: Mapping[str, Any]) -> None:
-        # Like py-ipv8: configure the root logger unless the application already did (then a no-op).
-        options = dict(settings)
-        if isinstance(options.get("level"), str):
-            options["level"] = options["level"].upper()
-        logging.basicConfig(**options)
+        # Unlike py-ipv8 (logging.basicConfig), leave the application's logging alone: forward the `ipv8`
+        # loggers to twisted.logger at the configured level (see ipv8.logging_bridge). The format options
+        # are for stdlib handlers, which the application configures; Twisted's observers format the lines.
+        from .logging_bridge import bridge_ipv8_logging
+        bridge_ipv8_logging(settings.get("level"))
 
     def _clock(self) -> Any:  # noqa: ANN401
         return self._reactor if self._reactor is not None else get_reactor()
@@ -395,11 +395,17 @@ class IPv8:
 
     # -- overlays and strategies -------------------------------------------------------------------
 
-    def add_strategy(self, overlay: Overlay, strategy: Any, target_peers: int) -> None:  # noqa: ANN401
+    def add_strategy(self, overlay: Overlay, strategy: IDiscoveryStrategy, target_peers: int) -> None:
         """
         Step ``strategy`` every walk interval while ``overlay`` has fewer than ``target_peers`` peers
         (-1: always). The overlay is registered too if it was not loaded yet.
+
+        :raises TypeError: ``strategy`` does not provide :class:`~ipv8.peerdiscovery.discovery.IDiscoveryStrategy`
+            (subclass :class:`~ipv8.peerdiscovery.discovery.DiscoveryStrategy` to get it).
         """
+        if not IDiscoveryStrategy.providedBy(strategy):
+            raise TypeError(f"{type(strategy).__name__} is not a discovery strategy (it does not provide "
+                            "IDiscoveryStrategy; subclass DiscoveryStrategy)")
         if overlay not in self.overlays:
             self.overlays.append(overlay)
         self.strategies.append((strategy, target_peers))
@@ -417,7 +423,7 @@ class IPv8:
         """Forget ``instance`` and its strategies, then unload it; the Deferred fires when it is unloaded."""
         self.overlays = [overlay for overlay in self.overlays if overlay is not instance]
         self.strategies = [(strategy, target) for strategy, target in self.strategies
-                           if getattr(strategy, "overlay", None) is not instance]
+                           if strategy.overlay is not instance]
         self.scheduler.strategies_changed()
         return maybe_deferred(instance.unload)
 
@@ -462,9 +468,8 @@ class IPv8:
 
     def _describe_addresses(self) -> str:
         """``127.0.0.1:8090`` (or one such entry per open interface), for log lines."""
-        endpoints = getattr(self.endpoint, "interfaces", None)
-        if not isinstance(endpoints, dict):
-            endpoints = {"": self.endpoint}
+        endpoints = (self.endpoint.interfaces if IMultiInterfaceEndpoint.providedBy(self.endpoint)
+                     else {"": self.endpoint})
         described = []
         for endpoint in endpoints.values():
             try:

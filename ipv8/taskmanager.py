@@ -221,17 +221,17 @@ class TaskManager:
     """
     Keeps named work (tasks) running on the reactor and lets its owner cancel it, wait for it and shut it down.
 
-    :param reactor: the reactor that schedules delays and intervals, for example a
-                    :class:`twisted.internet.task.Clock` in tests. ``None`` (the default) means the global reactor,
-                    looked up when the first timed task is registered. Subclasses and tests may also assign the
-                    ``_reactor`` attribute later; tasks registered from then on use the new clock.
+    :param clock: what schedules delays and intervals, for example a :class:`twisted.internet.task.Clock` in
+                  tests. ``None`` (the default) means the global reactor, looked up when the first timed task is
+                  registered. The :attr:`clock` property may also be assigned later; tasks registered from then on
+                  use the new clock.
     """
 
-    def __init__(self, reactor: IReactorTime | None = None) -> None:
+    def __init__(self, clock: IReactorTime | None = None) -> None:
         """
         Create a manager without any tasks.
         """
-        self._reactor: IReactorTime | None = reactor
+        self._reactor: IReactorTime | None = clock
         self._live_tasks: dict[Hashable, _Registration] = {}
         self._winding_down: set[_Registration] = set()
         self._shutdown_calls: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
@@ -435,6 +435,15 @@ class TaskManager:
         if self._reactor is None:
             return get_reactor()
         return self._reactor
+
+    @property
+    def clock(self) -> IReactorTime:
+        """The clock this manager's tasks run on (the global reactor unless one was given)."""
+        return self._clock()
+
+    @clock.setter
+    def clock(self, clock: IReactorTime | None) -> None:
+        self._reactor = clock
 
     def _validate(self, task: object, delay: object, interval: object,
                   ignore: object) -> tuple[float | None, float | None, tuple[type[BaseException], ...]]:

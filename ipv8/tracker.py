@@ -4,21 +4,37 @@ A tracker (bootstrap server, rendezvous node): introduces peers of any community
 The tracker is not a member of any community. It listens on a bare UDP endpoint and answers introduction
 requests (old style, message 246, and new style, message 234) whatever their 22-byte community prefix.
 It remembers who asked about which prefix and answers each request by introducing the requester to another
-peer that recently asked about the same prefix; that peer gets a puncture request, so it opens its NAT
-towards the requester, exactly as a Community does when it introduces someone.
+peer that asked about the same prefix within the last ``introduce_window`` seconds (60); that peer gets a
+puncture request, so it opens its NAT towards the requester, exactly as a Community does when it introduces
+someone. Peers heard from longer ago are not introduced (they are likely gone, e.g. nodes of a previous
+run) but stay remembered until ``peer_timeout``.
 
-Its state is bounded, because anybody on the internet can send it requests:
+Everything a stranger can make the tracker remember is capped and expires, because anybody on the internet
+can send it requests:
 
-* at most ``max_communities`` prefixes are remembered; the one asked about least recently is forgotten first;
-* at most ``max_peers_per_community`` peers per prefix; the one heard from least recently is forgotten first;
-* peers that stayed silent for ``peer_timeout`` seconds (120) are dropped by a check every
-  ``cleanup_interval`` seconds (30).
+* at most ``max_communities`` prefixes (1000); the one asked about least recently is forgotten first;
+* at most ``max_peers_per_community`` peers per prefix (100); the one heard from least recently goes first;
+* at most ``max_peers_total`` peers over all prefixes (20000); the stalest peer of the least recently
+  used prefix goes first;
+* peers silent for ``peer_timeout`` seconds (120) are dropped by a check every ``cleanup_interval``
+  seconds (30), and a prefix is forgotten with its last peer;
+* per peer only its public key (bounded by the key formats that verify), two addresses, a flag and a time;
+* the drop counters have one entry per ``DROP_*`` reason; the global time is the tracker's own counter.
+
+Addresses are handled with :mod:`ipv8.messaging.address_hygiene`: requests from unusable source addresses
+are dropped, a peer is introduced only if its address means something to the requester (a loopback
+address only to requesters on loopback, a private one only to requesters on a private network), and the
+LAN address a peer claims is passed on only to a requester that can use it: one behind the same public
+address, or on the same kind of private network. Otherwise the peer's WAN address takes the place of its
+LAN address (receivers then simply see the same address twice: wire compatible, and never 0.0.0.0:0 next
+to a real WAN address). The same rule applies to the requester's addresses in puncture requests.
 
 Packets that are not well-formed, correctly signed introduction requests are dropped and counted per reason
 in :attr:`EndpointServer.drop_counts`. The tracker signs its messages with a throwaway curve25519 key.
 
-Run it with ``twistd -n tracker --listen_port=PORT`` (see ``twisted/plugins/tracker_plugin.py``) or
-``bin/ipv8-tracker --listen_port=PORT``; in Python, use :class:`TrackerService` or :class:`EndpointServer`.
+Run it with ``twistd -n tracker --listen_port=PORT`` or ``bin/ipv8-tracker --listen_port=PORT`` (both
+in :mod:`ipv8.scripts.tracker_plugin`, which also holds :class:`TrackerService`, still importable from
+here); in Python, use :class:`TrackerService` or :class:`EndpointServer`.
 """
 from __future__ import annotations
 
@@ -26,18 +42,13 @@ import ipaddress
 import logging
 import random
 from collections import Counter, OrderedDict
-from typing import TYPE_CHECKING, Any
-
-from twisted.application.service import Service
-from twisted.internet.defer import maybeDeferred, succeed
-from twisted.logger import Logger
-from twisted.python import usage
+from typing import TYPE_CHECKING, Any, Callable
 
 from .keyvault.crypto import default_eccrypto
 from .lazy_community import HEADER_SIZE, InvalidSignatureError, PacketDecodingError, split_signed_packet
+from .messaging.address_hygiene import AddressHygiene, Scope, address_scope, fits_scope
 from .messaging.addresses import UDPv4Address, UDPv4LANAddress, UDPv6Address
 from .messaging.interfaces.endpoint import EndpointListener
-from .messaging.interfaces.udp.endpoint import UDPEndpoint, UDPv6Endpoint
 from .messaging.payload import (IntroductionRequestPayload, IntroductionResponsePayload,
                                 NewIntroductionRequestPayload, NewIntroductionResponsePayload,
                                 NewPunctureRequestPayload, PunctureRequestPayload)
@@ -54,15 +65,19 @@ if TYPE_CHECKING:
     from .messaging.interfaces.endpoint import Endpoint
     from .types import Address
 
-#: Seconds of silence after which a peer is no longer introduced to anyone.
+#: Seconds of silence after which a peer is forgotten.
 PEER_TIMEOUT = 120.0
+#: Only peers heard from within this many seconds are introduced to others.
+INTRODUCE_WINDOW = 60.0
 #: Seconds between two checks for silent peers.
 CLEANUP_INTERVAL = 30.0
 DEFAULT_MAX_COMMUNITIES = 1000
 DEFAULT_MAX_PEERS_PER_COMMUNITY = 100
+DEFAULT_MAX_PEERS_TOTAL = 20_000
 DEFAULT_LISTEN_IP = "0.0.0.0"
 
 NO_ADDRESS = UDPv4Address("0.0.0.0", 0)
+_PICK_DRAWS = 4
 _REQUEST_CLASSES: dict[int, type] = {
     IntroductionRequestPayload.msg_id: IntroductionRequestPayload,
     NewIntroductionRequestPayload.msg_id: NewIntroductionRequestPayload,
@@ -74,16 +89,13 @@ DROP_NOT_A_REQUEST = "not-a-request"
 DROP_MALFORMED = "malformed"
 DROP_BAD_SIGNATURE = "bad-signature"
 DROP_OWN_PACKET = "own-packet"
+DROP_UNUSABLE_SOURCE = "unusable-source"
 
 logger = logging.getLogger(__name__)
 
 
 class TrackerConfigurationError(ValueError):
     """The tracker was given an unusable listen address or limit."""
-
-
-class TrackerStartError(RuntimeError):
-    """The tracker could not bind its UDP port."""
 
 
 def _is_ipv4(address: object) -> bool:
@@ -104,6 +116,38 @@ def _is_ipv4(address: object) -> bool:
 def _ipv4_or_nothing(address: Address) -> Address:
     """The address itself if an old-style (IPv4-only) message can carry it, else 0.0.0.0:0."""
     return address if _is_ipv4(address) else NO_ADDRESS
+
+
+def shareable_lan(peer: TrackedPeer, viewer: Address) -> Address:
+    """
+    The LAN address of ``peer`` to tell a peer at ``viewer``: its claimed one if ``viewer`` can use it,
+    else its WAN address (see the module documentation).
+
+    The claimed address is usable by a viewer behind the same public address (same host: the two share a
+    NAT or a machine), or by a viewer on loopback or a private network when the claimed address is such
+    an address too. A claimed public address that is not the peer's own is never passed on: it would let
+    anyone aim the tracker's users at a third party.
+    """
+    lan = peer.lan_address
+    if lan == peer.address:
+        return lan
+    scope = address_scope(lan)
+    if scope is Scope.UNUSABLE:
+        return peer.address
+    if peer.address[0] == viewer[0]:
+        if scope is not Scope.LOOPBACK or address_scope(viewer) is Scope.LOOPBACK:
+            return lan
+        return peer.address
+    if scope in (Scope.LOOPBACK, Scope.PRIVATE) and fits_scope(lan, viewer):
+        return lan
+    return peer.address
+
+
+def _old_style_pair(lan: Address, wan: Address) -> tuple[Address, Address]:
+    """``(lan, wan)`` as an old-style message carries them: IPv4 only, the WAN address standing in for the LAN."""
+    wan = _ipv4_or_nothing(wan)
+    lan = lan if _is_ipv4(lan) else wan
+    return lan, wan
 
 
 class TrackedPeer:
@@ -141,16 +185,20 @@ class CommunityDirectory:
 
     :param max_communities: how many prefixes to remember at most.
     :param max_peers_per_community: how many peers to remember per prefix at most.
-    :raises TrackerConfigurationError: if a limit is smaller than 1.
+    :param max_peers_total: how many peers to remember over all prefixes at most.
+    :raises TrackerConfigurationError: if a limit is smaller than 1 (or not an integer).
     """
 
     def __init__(self, max_communities: int = DEFAULT_MAX_COMMUNITIES,
-                 max_peers_per_community: int = DEFAULT_MAX_PEERS_PER_COMMUNITY) -> None:
-        if max_communities < 1 or max_peers_per_community < 1:
-            msg = "max_communities and max_peers_per_community must be at least 1"
-            raise TrackerConfigurationError(msg)
+                 max_peers_per_community: int = DEFAULT_MAX_PEERS_PER_COMMUNITY,
+                 max_peers_total: int = DEFAULT_MAX_PEERS_TOTAL) -> None:
+        for limit in (max_communities, max_peers_per_community, max_peers_total):
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                msg = "max_communities, max_peers_per_community and max_peers_total must be integers >= 1"
+                raise TrackerConfigurationError(msg)
         self.max_communities = max_communities
         self.max_peers_per_community = max_peers_per_community
+        self.max_peers_total = max_peers_total
         self._communities: OrderedDict[bytes, OrderedDict[Address, TrackedPeer]] = OrderedDict()
         self._peer_total = 0
         #: How many prefixes and peers were forgotten to make room for newer ones.
@@ -193,25 +241,53 @@ class CommunityDirectory:
                 members.popitem(last=False)
                 self._peer_total -= 1
                 self.evicted_peers += 1
+            elif self._peer_total >= self.max_peers_total:
+                self._evict_stalest(prefix)
             self._peer_total += 1
         members[peer.address] = peer
 
-    def pick(self, prefix: bytes, requester: TrackedPeer, ipv4_only: bool = False,
-             rng: random.Random | None = None) -> TrackedPeer | None:
+    def _evict_stalest(self, keep: bytes) -> None:
+        """Make room under the total cap: drop the stalest peer of the least recently used other prefix."""
+        for prefix, members in self._communities.items():
+            if prefix != keep and members:
+                break
+        else:
+            prefix, members = keep, self._communities[keep]
+        members.popitem(last=False)
+        self._peer_total -= 1
+        self.evicted_peers += 1
+        if not members and prefix != keep:
+            del self._communities[prefix]
+
+    def pick(self, prefix: bytes, requester: TrackedPeer, ipv4_only: bool = False,  # noqa: PLR0913
+             rng: random.Random | None = None, heard_since: float | None = None,
+             eligible: Callable[[TrackedPeer], bool] | None = None) -> TrackedPeer | None:
         """
         A random peer of ``prefix`` to introduce to ``requester``: never the requester itself.
 
         :param ipv4_only: only consider peers reachable over IPv4 (for old-style answers).
+        :param heard_since: only consider peers heard from at or after this time.
+        :param eligible: only consider peers for which this returns true (address checks).
         """
         members = self._communities.get(prefix)
         if not members:
             return None
-        candidates = [peer for peer in members.values()
-                      if peer.address != requester.address and peer.key_bin != requester.key_bin
-                      and (peer.ipv4 or not ipv4_only)]
-        if not candidates:
-            return None
-        return (rng or random).choice(candidates)
+        def qualifies(peer: TrackedPeer) -> bool:
+            return (peer.address != requester.address and peer.key_bin != requester.key_bin
+                    and (peer.ipv4 or not ipv4_only)
+                    and (heard_since is None or peer.last_seen >= heard_since)
+                    and (eligible is None or eligible(peer)))
+
+        # A few random draws usually find a qualifying peer without checking every member; the first
+        # qualifying draw is a uniform choice among the qualifying peers, and so is the fallback.
+        rng = rng or random
+        peers = list(members.values())
+        for _ in range(_PICK_DRAWS):
+            peer = peers[rng.randrange(len(peers))]
+            if qualifies(peer):
+                return peer
+        candidates = [peer for peer in peers if qualifies(peer)]
+        return rng.choice(candidates) if candidates else None
 
     def expire(self, silent_since: float) -> int:
         """
@@ -242,21 +318,27 @@ class EndpointServer(EndpointListener, TaskManager):
     :param key: the private key to sign with (a fresh curve25519 key by default).
     :param reactor: clock for the silence checks (the global reactor by default).
     :param peer_timeout: seconds of silence after which a peer is forgotten.
+    :param introduce_window: only peers heard from within this many seconds are introduced (at most
+        ``peer_timeout``).
     :param cleanup_interval: seconds between two checks for silent peers.
     :param max_communities: how many community prefixes to remember at most.
     :param max_peers_per_community: how many peers per prefix to remember at most.
+    :param max_peers_total: how many peers to remember over all prefixes at most.
     :param rng: the random source for choosing introductions (tests seed it).
     :raises TrackerConfigurationError: for non-positive times or limits.
     """
 
     def __init__(self, endpoint: Endpoint, *, key: PrivateKey | None = None,  # noqa: PLR0913
                  reactor: Any = None, peer_timeout: float = PEER_TIMEOUT,  # noqa: ANN401
+                 introduce_window: float = INTRODUCE_WINDOW,
                  cleanup_interval: float = CLEANUP_INTERVAL, max_communities: int = DEFAULT_MAX_COMMUNITIES,
                  max_peers_per_community: int = DEFAULT_MAX_PEERS_PER_COMMUNITY,
+                 max_peers_total: int = DEFAULT_MAX_PEERS_TOTAL,
                  rng: random.Random | None = None) -> None:
-        if peer_timeout <= 0 or cleanup_interval <= 0:
-            msg = "peer_timeout and cleanup_interval must be positive"
-            raise TrackerConfigurationError(msg)
+        for value in (peer_timeout, introduce_window, cleanup_interval):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                msg = "peer_timeout, introduce_window and cleanup_interval must be positive numbers"
+                raise TrackerConfigurationError(msg)
         EndpointListener.__init__(self, endpoint)
         TaskManager.__init__(self, reactor)
         self._time_source = reactor
@@ -265,7 +347,9 @@ class EndpointServer(EndpointListener, TaskManager):
         self._auth = BinMemberAuthenticationPayload(self._my_key_bin)
         self.serializer = Serializer()
         self.peer_timeout = peer_timeout
-        self.directory = CommunityDirectory(max_communities, max_peers_per_community)
+        self.introduce_window = min(introduce_window, peer_timeout)
+        self.directory = CommunityDirectory(max_communities, max_peers_per_community, max_peers_total)
+        self.hygiene = AddressHygiene(self._own_addresses)
         self.rng = rng or random.Random()
         self._global_time = 0
         #: Dropped packets per reason (the ``DROP_*`` constants of this module).
@@ -317,7 +401,17 @@ class EndpointServer(EndpointListener, TaskManager):
             # Our own packet came back (a loop in the network, or a replay): never talk to ourselves.
             self.drop_counts[DROP_OWN_PACKET] += 1
             return
+        if not self.hygiene.may_send_to(source_address):
+            # A spoofed or broken source: we could neither answer it nor introduce it to anyone.
+            self.drop_counts[DROP_UNUSABLE_SOURCE] += 1
+            return
         self.answer_request(source_address, data[:22], key_bin, payload)
+
+    def _own_addresses(self) -> list[Address]:
+        try:
+            return [self.endpoint.get_address()]
+        except Exception:  # noqa: BLE001 - a closed endpoint has no address: then nothing is ours
+            return []
 
     def answer_request(self, source_address: Address, prefix: bytes, key_bin: bytes,
                        payload: IntroductionRequestPayload | NewIntroductionRequestPayload) -> None:
@@ -327,7 +421,9 @@ class EndpointServer(EndpointListener, TaskManager):
                                 or bool(payload.supports_new_style), self.now())
         # Answer in the style of the request, unless the old style cannot carry the requester's address.
         new_style = isinstance(payload, NewIntroductionRequestPayload) or not requester.ipv4
-        introduced = self.directory.pick(prefix, requester, ipv4_only=not new_style, rng=self.rng)
+        introduced = self.directory.pick(prefix, requester, ipv4_only=not new_style, rng=self.rng,
+                                         heard_since=requester.last_seen - self.introduce_window,
+                                         eligible=lambda peer: self.may_introduce(peer, requester))
         self.directory.record(prefix, requester)
         self.endpoint.send(source_address, self.create_introduction_response(prefix, requester, payload,
                                                                             introduced, new_style))
@@ -337,6 +433,14 @@ class EndpointServer(EndpointListener, TaskManager):
             self.endpoint.send(introduced.address,
                                self.create_puncture_request(prefix, requester, payload.identifier, introduced))
         self.on_peer_introduction_request(requester, prefix)
+
+    def may_introduce(self, peer: TrackedPeer, requester: TrackedPeer) -> bool:
+        """
+        Whether ``peer`` and ``requester`` may be introduced to each other: each one's address must mean
+        something to the other (the introduction goes one way, the puncture request the other).
+        """
+        return (self.hygiene.may_introduce(peer.address, requester.address)
+                and self.hygiene.may_introduce(requester.address, peer.address))
 
     def on_peer_introduction_request(self, peer: TrackedPeer, prefix: bytes) -> None:
         """Hook for subclasses (statistics, for example): ``peer`` asked about ``prefix`` and was answered."""
@@ -361,7 +465,7 @@ class EndpointServer(EndpointListener, TaskManager):
         global_time = self._next_global_time() % 65536
         intro_lan, intro_wan = NO_ADDRESS, NO_ADDRESS
         if introduced is not None:
-            intro_lan, intro_wan = introduced.lan_address, introduced.address
+            intro_lan, intro_wan = shareable_lan(introduced, requester.address), introduced.address
         intro_new_style = introduced is not None and introduced.new_style
         payload: Any
         if new_style:
@@ -372,11 +476,12 @@ class EndpointServer(EndpointListener, TaskManager):
                 intro_supports_new_style=intro_new_style, flag1=False, flag2=False, flag3=False, flag4=False,
                 flag5=False, flag6=False, flag7=False, extra_bytes=b"")
         else:
+            intro_lan, intro_wan = _old_style_pair(intro_lan, intro_wan)
             payload = IntroductionResponsePayload(
                 destination_address=requester.address, source_lan_address=_ipv4_or_nothing(self.my_estimated_lan),
                 source_wan_address=_ipv4_or_nothing(request.destination_address),
-                lan_introduction_address=_ipv4_or_nothing(intro_lan),
-                wan_introduction_address=_ipv4_or_nothing(intro_wan), connection_type="unknown",
+                lan_introduction_address=intro_lan,
+                wan_introduction_address=intro_wan, connection_type="unknown",
                 identifier=identifier, extra_bytes=b"", supports_new_style=True,
                 intro_supports_new_style=intro_new_style)
         return self._signed(prefix, payload, global_time)
@@ -385,12 +490,13 @@ class EndpointServer(EndpointListener, TaskManager):
                                 introduced: TrackedPeer) -> bytes:
         """The (unsigned) request asking ``introduced`` to puncture its NAT towards ``requester``."""
         payload: Any
+        lan = shareable_lan(requester, introduced.address)
         if introduced.new_style or not requester.ipv4:
-            payload = NewPunctureRequestPayload(lan_walker_address=requester.lan_address,
-                                                wan_walker_address=requester.address, identifier=identifier)
+            payload = NewPunctureRequestPayload(lan_walker_address=lan, wan_walker_address=requester.address,
+                                                identifier=identifier)
         else:
-            payload = PunctureRequestPayload(_ipv4_or_nothing(requester.lan_address), requester.address,
-                                             identifier)
+            lan, wan = _old_style_pair(lan, requester.address)
+            payload = PunctureRequestPayload(lan, wan, identifier)
         return prefix + bytes((payload.msg_id,)) + self.serializer.pack_serializable_list(
             [GlobalTimeDistributionPayload(self._next_global_time()), payload])
 
@@ -409,130 +515,34 @@ class EndpointServer(EndpointListener, TaskManager):
         return self.shutdown_task_manager()
 
 
-class TrackerService(Service):
-    """
-    A Twisted service running a tracker on its own UDP port.
-
-    ``startService`` binds the port (exactly ``listen_port``: a tracker that silently moved to another port
-    would be useless to the peers that have its address); ``stopService`` stops the server and closes the port.
-
-    :param listen_port: the UDP port (0 picks a free one, handy in tests).
-    :param listen_ip: the local IP literal to bind to (IPv4 or IPv6).
-    :param reactor: the reactor for the endpoint and the server (the global one by default).
-    :param server_options: keyword arguments for :class:`EndpointServer` (limits, timeouts, key).
-    :raises TrackerConfigurationError: for a port outside 0-65535 or an ``listen_ip`` that is not an IP literal.
-    """
-
-    name = "tracker"
-    log = Logger()
-
-    def __init__(self, listen_port: int, listen_ip: str = DEFAULT_LISTEN_IP, *, reactor: Any = None,  # noqa: ANN401
-                 **server_options: Any) -> None:  # noqa: ANN401
-        check_listen_address(listen_port, listen_ip)
-        self.listen_port = listen_port
-        self.listen_ip = listen_ip
-        self._reactor = reactor
-        self._server_options = server_options
-        self.endpoint: UDPEndpoint | None = None
-        self.server: EndpointServer | None = None
-
-    def startService(self) -> None:  # noqa: N802 - Twisted's name
-        """
-        Bind the port and start answering.
-
-        :raises TrackerStartError: if the port cannot be bound.
-        """
-        endpoint_class = UDPv6Endpoint if ":" in self.listen_ip else UDPEndpoint
-        endpoint = endpoint_class(self.listen_port, self.listen_ip, reactor=self._reactor)
-        outcome: list[Any] = []
-        endpoint.open().addBoth(outcome.append)
-        if not outcome or outcome[0] is not True:
-            endpoint.close()
-            msg = f"cannot listen on UDP {self.listen_ip}:{self.listen_port}"
-            raise TrackerStartError(msg)
-        bound = endpoint.get_address()
-        if self.listen_port and bound[1] != self.listen_port:
-            endpoint.close()
-            msg = f"UDP port {self.listen_port} on {self.listen_ip} is in use"
-            raise TrackerStartError(msg)
-        self.endpoint = endpoint
-        self.server = EndpointServer(endpoint, reactor=self._reactor, **self._server_options)
-        super().startService()
-        self.log.info("Tracker listening on {ip}:{port}", ip=bound[0], port=bound[1])
-
-    def stopService(self) -> Deferred:  # noqa: N802 - Twisted's name
-        """Stop answering and close the port; the Deferred fires once the port is closed."""
-        super().stopService()
-        server, self.server = self.server, None
-        endpoint, self.endpoint = self.endpoint, None
-        stopping = maybeDeferred(server.unload) if server is not None else succeed(None)
-        if endpoint is not None:
-            stopping.addBoth(lambda _: endpoint.close())
-        return stopping.addCallback(lambda _: self.log.info("Tracker stopped"))
-
-    def get_address(self) -> Address | None:
-        """The address the tracker is bound to, or None when it is not running."""
-        return self.endpoint.get_address() if self.endpoint is not None else None
+_MOVED_TO_SCRIPTS = ("TrackerOptions", "TrackerService", "TrackerStartError", "check_listen_address", "make_service")
 
 
-def check_listen_address(listen_port: object, listen_ip: object) -> None:
-    """
-    Validate a tracker's listen port and IP.
-
-    :raises TrackerConfigurationError: for a port outside 0-65535 or an IP that is not a literal.
-    """
-    if isinstance(listen_port, bool) or not isinstance(listen_port, int) or not 0 <= listen_port <= 65535:
-        msg = f"listen_port must be an integer in 0-65535, got {listen_port!r}"
-        raise TrackerConfigurationError(msg)
-    try:
-        ipaddress.ip_address(listen_ip)  # type: ignore[arg-type]
-    except ValueError as exc:
-        msg = f"listen_ip must be an IP address, got {listen_ip!r}"
-        raise TrackerConfigurationError(msg) from exc
-
-
-class TrackerOptions(usage.Options):
-    """Command line options of the tracker (``twistd tracker`` and ``bin/ipv8-tracker``)."""
-
-    longdesc = "Answer IPv8 introduction requests for every community, introducing peers to each other."
-    optParameters = [  # noqa: RUF012 - Twisted reads this class attribute
-        ["listen_port", "p", None, "UDP port to listen on (required; 0 picks a free port).", int],
-        ["listen_ip", "i", DEFAULT_LISTEN_IP, "Local IP address to listen on."],
-    ]
-
-    def postOptions(self) -> None:  # noqa: N802 - Twisted's name
-        """Insist on a port and check both values."""
-        if self["listen_port"] is None:
-            msg = "--listen_port is required (for example --listen_port=6421)"
-            raise usage.UsageError(msg)
-        try:
-            check_listen_address(self["listen_port"], self["listen_ip"])
-        except TrackerConfigurationError as exc:
-            raise usage.UsageError(str(exc)) from exc
-
-
-def make_service(options: TrackerOptions) -> TrackerService:
-    """The tracker service described by parsed :class:`TrackerOptions`."""
-    return TrackerService(options["listen_port"], options["listen_ip"])
+def __getattr__(name: str) -> Any:  # noqa: ANN401
+    # The twistd service and command line moved to ipv8.scripts.tracker_plugin; they are imported on first
+    # use, so that importing the protocol does not import them (and they can import this module).
+    if name in _MOVED_TO_SCRIPTS:
+        from .scripts import tracker_plugin
+        return getattr(tracker_plugin, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "CLEANUP_INTERVAL",
     "DEFAULT_MAX_COMMUNITIES",
     "DEFAULT_MAX_PEERS_PER_COMMUNITY",
+    "DEFAULT_MAX_PEERS_TOTAL",
     "DROP_BAD_SIGNATURE",
     "DROP_MALFORMED",
     "DROP_NOT_A_REQUEST",
     "DROP_OWN_PACKET",
     "DROP_TOO_SHORT",
+    "DROP_UNUSABLE_SOURCE",
+    "INTRODUCE_WINDOW",
     "PEER_TIMEOUT",
     "CommunityDirectory",
     "EndpointServer",
     "TrackedPeer",
     "TrackerConfigurationError",
-    "TrackerOptions",
-    "TrackerService",
-    "TrackerStartError",
-    "check_listen_address",
-    "make_service",
+    "shareable_lan",
 ]

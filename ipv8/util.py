@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-__all__ = ["as_deferred", "fail", "get_reactor", "maybe_deferred", "sleep", "succeed"]
+__all__ = ["as_deferred", "fail", "get_reactor", "maybe_deferred", "run_forever", "sleep", "succeed"]
 
 
 def get_reactor() -> Any:  # noqa: ANN401 - the reactor provides many interfaces at once
@@ -83,3 +83,45 @@ def sleep(seconds: float, clock: IReactorTime | None = None) -> Deferred[None]:
         msg = f"Cannot sleep for a negative time ({seconds!r} s)"
         raise ValueError(msg)
     return deferLater(clock if clock is not None else get_reactor(), seconds)
+
+
+def run_forever(reactor: Any = None) -> Deferred[None]:  # noqa: ANN401 - IReactorCore
+    """
+    Return a Deferred that fires with ``None`` when the reactor begins to shut down (Ctrl-C, ``SIGTERM``,
+    ``reactor.stop()``).
+
+    This is the Twisted form of py-ipv8's ``run_forever()``: it does not run the reactor, it only waits for
+    the end of the run. Hand your main function to :func:`twisted.internet.task.react`, which runs the reactor
+    and ends the process when the function's Deferred has fired::
+
+        async def main(reactor):
+            ipv8 = IPv8(configuration)
+            await ipv8.start()
+            reactor.addSystemEventTrigger("before", "shutdown", ipv8.stop)
+            await run_forever(reactor)
+
+        react(lambda reactor: ensureDeferred(main(reactor)))
+
+    The Deferred fires during the ``"before"`` phase of the reactor's ``"shutdown"`` event. The reactor does not
+    wait for asynchronous work started by the code after ``await run_forever()``, so register asynchronous
+    clean-up (such as ``ipv8.stop``, which returns a Deferred) as a ``"before"``/``"shutdown"`` system event
+    trigger, as above: the reactor waits for the Deferreds such triggers return.
+
+    Cancelling the returned Deferred removes the shutdown trigger.
+
+    :param reactor: the reactor to watch; the global reactor by default.
+    """
+    reactor = reactor if reactor is not None else get_reactor()
+    handle = None
+
+    def forget(_: Deferred[None]) -> None:
+        reactor.removeSystemEventTrigger(handle)
+
+    stopped: Deferred[None] = Deferred(forget)
+
+    def shutting_down() -> None:
+        if not stopped.called:
+            stopped.callback(None)
+
+    handle = reactor.addSystemEventTrigger("before", "shutdown", shutting_down)
+    return stopped

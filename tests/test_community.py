@@ -13,7 +13,7 @@ from ipv8.lazy_community import lazy_wrapper, lazy_wrapper_unsigned, lazy_wrappe
 from ipv8.messaging.interfaces.endpoint import IEndpointListener
 from ipv8.messaging.lazy_payload import VariablePayload, vp_compile
 from ipv8.messaging.payload_dataclass import dataclass
-from ipv8.overlay import IOverlay
+from ipv8.overlay import IOverlay, IPeerDiscovery
 from ipv8.peer import Peer
 from ipv8.test.base import TestBase
 
@@ -106,6 +106,20 @@ class TestCommunityMessaging(TestBase[EchoCommunity]):
 
     def test_overlay_interface(self) -> None:
         self.assertTrue(verifyObject(IOverlay, self.overlay(0)))
+        self.assertTrue(verifyObject(IPeerDiscovery, self.overlay(0)))
+
+    def test_endpoint_capabilities_are_interfaces(self) -> None:
+        from ipv8.interfaces import IAnonymizingEndpoint, IMultiInterfaceEndpoint
+        from ipv8.messaging.interfaces.dispatcher.endpoint import DispatcherEndpoint
+        self.assertFalse(IAnonymizingEndpoint.providedBy(self.endpoint(0)))
+        self.assertFalse(IMultiInterfaceEndpoint.providedBy(self.endpoint(0)))
+        dispatcher = DispatcherEndpoint(["UDPIPv4"], UDPIPv4={"port": 0, "ip": "127.0.0.1"})
+        self.assertTrue(verifyObject(IMultiInterfaceEndpoint, dispatcher))
+
+    def test_the_base_overlay_does_not_pretend_to_discover_peers(self) -> None:
+        from ipv8.overlay import Overlay
+        self.assertFalse(IPeerDiscovery.implementedBy(Overlay))
+        self.assertFalse(hasattr(Overlay, "walk_to"))
 
     def test_prefix(self) -> None:
         self.assertEqual(b"\x00\x02" + b"\x11" * 20, self.overlay(0).get_prefix())
@@ -310,7 +324,7 @@ class TestDiscovery(TestBase[EchoCommunity]):
     def test_introduction_requests_go_to_the_least_recently_asked_peer(self) -> None:
         from twisted.internet.task import Clock
         overlay = self.overlay(0)
-        overlay._reactor = Clock()
+        overlay.clock = Clock()
         for i in (1, 2):
             self.network(0).add_verified_peer(self.peer(i))
             self.network(0).discover_services(self.network(0).get_verified_by_public_key_bin(self.key_bin(i)),
@@ -319,7 +333,7 @@ class TestDiscovery(TestBase[EchoCommunity]):
         overlay.send_introduction_request = lambda peer: asked.append(peer.mid)  # type: ignore[method-assign]
         for _ in range(6):
             overlay.get_new_introduction()
-            overlay._reactor.advance(1)
+            overlay.clock.advance(1)
         self.assertEqual({self.mid(1), self.mid(2)}, set(asked))
         self.assertTrue(all(first != second for first, second in zip(asked, asked[1:])), "peers must alternate")
 
@@ -335,13 +349,25 @@ class TestDiscovery(TestBase[EchoCommunity]):
         self.assertEqual(2, len(self.overlay(0).get_peers()))
 
     async def test_peer_limit(self) -> None:
+        # Node 2 answered an introduction request of node 1: it is established and cannot be evicted.
+        self.overlay(1).walk_to(self.address(2))
+        await self.deliver_messages()
         self.overlay(1).max_peers = 0
-        self.network(1).add_verified_peer(self.peer(2))
-        self.network(1).discover_services(self.network(1).get_verified_by_public_key_bin(self.key_bin(2)),
-                                          [EchoCommunity.community_id])
         self.overlay(0).walk_to(self.address(1))
         await self.deliver_messages()
         self.assertEqual([], self.overlay(0).get_peers())
+        self.assertEqual([self.key_bin(2)], [p.public_key.key_to_bin() for p in self.overlay(1).get_peers()])
+        self.assertEqual(1, self.overlay(1).drop_counts["peer-limit"])
+
+    async def test_peer_limit_evicts_peers_that_never_answered(self) -> None:
+        # Node 2 only ever asked node 1 for introductions: at the limit, a newcomer takes its place.
+        self.overlay(2).walk_to(self.address(1))
+        await self.deliver_messages()
+        self.overlay(1).max_peers = 0
+        self.overlay(0).walk_to(self.address(1))
+        await self.deliver_messages()
+        self.assertEqual(1, len(self.overlay(0).get_peers()))
+        self.assertEqual([self.key_bin(0)], [p.public_key.key_to_bin() for p in self.overlay(1).get_peers()])
 
     async def test_new_style_introduction(self) -> None:
         packet = self.overlay(0).create_introduction_request(self.address(1), new_style=True)

@@ -11,6 +11,7 @@ from ipv8.community import Community, CommunitySettings
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.lazy_community import lazy_wrapper
 from ipv8.messaging.interfaces.endpoint import Endpoint
+from ipv8.messaging.address_hygiene import fits_scope, is_usable
 from ipv8.messaging.addresses import UDPv4Address
 from ipv8.messaging.payload_dataclass import dataclass
 from ipv8.peer import Peer
@@ -146,3 +147,53 @@ def test_the_valid_packets_are_accepted() -> None:
     community.on_packet((SENDER, VALID_PACKETS[1]))
     assert 1 == len(community.get_peers())
     assert sum(community.drop_counts.values()) == 0
+
+
+# --- a receiver that has a verified peer: the puncture path runs -------------------------------------------
+
+SPECIAL_HOSTS = ["0.0.0.0", "255.255.255.255", "224.0.0.1", "239.255.255.250", "240.0.0.1", "127.0.0.1",
+                 "127.0.0.2", "10.0.0.1", "192.168.1.1", "100.64.0.1", "169.254.1.1", "8.8.4.4", "198.18.0.5"]
+hosts = st.one_of(st.sampled_from(SPECIAL_HOSTS),
+                  st.ip_addresses(v=4).map(str))
+addresses = st.builds(UDPv4Address, hosts, st.one_of(st.just(0), st.integers(0, 65535)))
+
+
+def befriended_receiver() -> ChatCommunity:
+    """A receiver for which ``SENDER`` is a verified peer (as after a completed introduction)."""
+    receiver = make_community()
+    friend = Peer(OTHER.my_peer.public_key, SENDER)
+    receiver.network.add_verified_peer(friend)
+    receiver.network.discover_services(friend, [receiver.community_id])
+    return receiver
+
+
+FRIENDLY_RECEIVER = befriended_receiver()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(addresses, addresses, st.integers(0, 65535), st.booleans())
+def test_puncture_requests_from_a_verified_peer_obey_the_address_rules(lan: UDPv4Address, wan: UDPv4Address,
+                                                                      identifier: int, new_style: bool) -> None:
+    receiver = FRIENDLY_RECEIVER
+    receiver.endpoint.sent.clear()  # type: ignore[attr-defined]
+    receiver._puncture_limiter = type(receiver._puncture_limiter)(1e9, 1e9, 1e9, 1e9)  # rules, not rates, here
+    packet = OTHER.create_puncture_request(lan, wan, identifier, new_style=new_style)
+    receiver.on_packet((SENDER, packet))
+    own = set(receiver._own_addresses())
+    for destination, _ in receiver.endpoint.sent:  # type: ignore[attr-defined]
+        assert is_usable(destination), destination
+        assert tuple(destination) not in own
+        # Only a target that means something to where the request came from (SENDER is on loopback).
+        assert fits_scope(destination, SENDER), destination
+    walkable = receiver.get_walkable_addresses()
+    assert all(is_usable(address) and tuple(address) not in own for address in walkable)
+    assert len(walkable) <= receiver.network.max_introductions_per_introducer
+
+
+def test_the_befriended_receiver_does_puncture() -> None:
+    """Control: a sane puncture request from the verified peer is answered with one puncture."""
+    receiver = befriended_receiver()
+    target = UDPv4Address("127.0.0.3", 6000)
+    receiver.on_packet((SENDER, OTHER.create_puncture_request(target, target, 1)))
+    assert [destination for destination, _ in receiver.endpoint.sent] == [target]  # type: ignore[attr-defined]
+    assert receiver.get_walkable_addresses() == [target]

@@ -1,11 +1,9 @@
 """Communities on real UDP sockets bound to 127.0.0.1: discovery, punctures and signed messages."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
-from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
-from twisted.internet.task import deferLater
 from twisted.trial import unittest
 from zope.interface import implementer
 
@@ -17,6 +15,7 @@ from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint, UDPv4Address
 from ipv8.messaging.payload_dataclass import dataclass
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
+from ipv8.test.util import wait_until
 
 
 @dataclass(msg_id=1)
@@ -49,15 +48,6 @@ class MessageIdLog:
         source, data = packet
         if len(data) > 22:
             self.seen.append((tuple(source), data[22]))
-
-
-async def wait_until(condition: Callable[[], bool], deadline: float = 5.0) -> None:
-    """Spin the real reactor until ``condition`` holds (fail after ``deadline`` seconds)."""
-    end = reactor.seconds() + deadline
-    while not condition():
-        if reactor.seconds() > end:
-            raise AssertionError("condition not reached before the deadline")
-        await deferLater(reactor, 0.01, lambda: None)
 
 
 class TestCommunityOverUDP(unittest.TestCase):

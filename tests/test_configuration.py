@@ -220,6 +220,9 @@ BAD_CONFIGURATIONS = [
     ("negative walker interval", _set(["walker_interval"], -1.0), "walker_interval"),
     ("infinite walker interval", _set(["walker_interval"], float("inf")), "walker_interval"),
     ("text walker interval", _set(["walker_interval"], "0.5"), "walker_interval"),
+    ("walker interval longer than a day", _set(["walker_interval"], 86401), "walker_interval"),
+    ("walker interval of 4000 digits", _set(["walker_interval"], 10 ** 4000), "walker_interval"),
+    ("NaN walker interval", _set(["walker_interval"], float("nan")), "walker_interval"),
     ("overlay not a dict", _set(["overlays", 0], "MyCommunity"), "overlays[0]"),
     ("overlay without class", _delete(["overlays", 0, "class"]), "overlays[0].class"),
     ("empty class", _set(["overlays", 0, "class"], ""), "overlays[0].class"),
@@ -295,3 +298,105 @@ def test_good_variants_are_accepted() -> None:
 def test_configuration_must_be_a_mapping() -> None:
     with pytest.raises(ConfigurationError, match="must be a mapping"):
         validate_configuration(["not", "a", "dict"])
+
+
+# -- checks against the classes a configuration names (ipv8.config_validation) -----------------------------
+
+from typing import Literal, Optional  # noqa: E402
+
+from ipv8.community import Community, CommunitySettings  # noqa: E402
+from ipv8.config_validation import check_configuration, check_keywords, check_settings  # noqa: E402
+
+
+class TunedSettings(CommunitySettings):
+    """Settings with the kinds of annotations configurations meet."""
+
+    label: str = "none"
+    ratio: float = 0.5
+    retry_interval: float = 2.0
+    mode: Literal["fast", "slow"] = "fast"
+    peers_of_interest: list[tuple[str, int]] = []  # noqa: RUF012
+    weights: dict[str, float] = {}  # noqa: RUF012
+    limit: Optional[int] = None  # noqa: UP007 - the old spelling must work too
+    opaque: "NotImportedAnywhere" = None  # noqa: F821 - cannot be resolved: accepted as it is
+    untyped_default = 3
+
+
+class TunedCommunity(Community):
+    community_id = b"T" * 20
+    settings_class = TunedSettings
+
+
+class PickyStrategy:
+    def __init__(self, overlay: Any, depth: int, delay: float = 0.0, *, names: tuple[str, ...] = ()) -> None:  # noqa: ANN401
+        self.overlay = overlay
+
+
+class RelaxedStrategy:
+    def __init__(self, overlay: Any, **options: Any) -> None:  # noqa: ANN401
+        self.options = options
+
+
+@pytest.mark.parametrize("initialize", [
+    {}, {"label": "x", "ratio": 1, "retry_interval": 0.1, "mode": "slow", "limit": None},
+    {"peers_of_interest": [["127.0.0.1", 1], ("10.0.0.1", 2)], "weights": {"a": 1, "b": 0.5}, "limit": 5},
+    {"opaque": object(), "untyped_default": "anything", "max_peers": -1, "anonymize": True},
+])
+def test_good_settings_pass(initialize: dict[str, Any]) -> None:
+    check_settings(TunedSettings, initialize, "overlays[0].initialize")
+
+
+@pytest.mark.parametrize(("initialize", "path", "problem"), [
+    ({"lable": "x"}, "overlays[0].initialize", "TunedSettings has no setting 'lable' (known settings: anonymize, "),
+    ({"my_peer": None}, "overlays[0].initialize.my_peer", "is set by the service"),
+    ({"label": 3}, "overlays[0].initialize.label", "must be a string, got 3"),
+    ({"ratio": True}, "overlays[0].initialize.ratio", "must be a number, got True"),
+    ({"ratio": float("nan")}, "overlays[0].initialize.ratio", "must be a finite number"),
+    ({"retry_interval": -1}, "overlays[0].initialize.retry_interval", "must be a positive number, got -1"),
+    ({"mode": "medium"}, "overlays[0].initialize.mode", "must be one of ['fast', 'slow'], got 'medium'"),
+    ({"peers_of_interest": [["127.0.0.1", "1"]]}, "overlays[0].initialize.peers_of_interest[0][1]",
+     "must be an integer, got '1'"),
+    ({"peers_of_interest": [["127.0.0.1"]]}, "overlays[0].initialize.peers_of_interest[0]", "must be a list of 2"),
+    ({"weights": {"a": "heavy"}}, "overlays[0].initialize.weights['a']", "must be a number, got 'heavy'"),
+    ({"limit": 1.5}, "overlays[0].initialize.limit", "must be an integer or null, got 1.5"),
+    ({"max_peers": 1.0}, "overlays[0].initialize.max_peers", "must be an integer, got 1.0"),
+    ({"retry_interval": 10 ** 4000}, "overlays[0].initialize.retry_interval", "must be at most 3.1536e+07, got a "
+                                                                               "number of about 4000 digits"),
+])
+def test_bad_settings_name_the_setting(initialize: dict[str, Any], path: str, problem: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        check_settings(TunedSettings, initialize, "overlays[0].initialize")
+    assert caught.value.path == path
+    assert caught.value.problem.startswith(problem)
+    assert "\n" not in str(caught.value)
+
+
+def test_strategy_arguments_follow_the_signature() -> None:
+    check_keywords(PickyStrategy, {"depth": 2, "delay": 0, "names": ["a", "b"]}, "w.init", skip_leading=1)
+    check_keywords(RelaxedStrategy, {"whatever": object()}, "w.init", skip_leading=1)
+    for init, path, problem in [
+        ({}, "w.init", "PickyStrategy needs 'depth'"),
+        ({"depth": 2, "overlay": 1}, "w.init", "PickyStrategy takes no argument 'overlay'"),
+        ({"depth": "2"}, "w.init.depth", "must be an integer, got '2'"),
+        ({"depth": 2, "delay": -0.5}, "w.init.delay", "must be at least 0, got -0.5"),
+        ({"depth": 2, "names": ["a", 1]}, "w.init.names[1]", "must be a string, got 1"),
+    ]:
+        with pytest.raises(ConfigurationError) as caught:
+            check_keywords(PickyStrategy, init, "w.init", skip_leading=1)
+        assert (caught.value.path, caught.value.problem[:len(problem)]) == (path, problem)
+
+
+def test_the_default_configuration_passes_the_class_checks() -> None:
+    check_configuration(get_default_configuration())
+
+
+def test_check_configuration_uses_extra_communities_and_their_strategies() -> None:
+    config = (ConfigBuilder().clear_keys().clear_overlays().add_ephemeral_key("me")
+              .add_overlay("TunedCommunity", "me", [WalkerDefinition(Strategy.RandomWalk, 5, {"timeout": 1.0})],
+                           [], {"label": "ok", "ratio": 0.25}, []).finalize())
+    check_configuration(config, {"TunedCommunity": TunedCommunity})
+    config["overlays"][0]["initialize"]["ratio"] = "half"
+    with pytest.raises(ConfigurationError, match=r"overlays\[0\]\.initialize\.ratio: must be a number, got 'half'"):
+        check_configuration(config, {"TunedCommunity": TunedCommunity})
+    # Unknown overlay classes are left for the service, which names them in its own error.
+    check_configuration(config, {})

@@ -9,14 +9,25 @@ Conventions for doc pages (Markdown):
   block prints. A line ``...`` in it matches any number of lines; ``<...>`` inside a line matches any text.
 * ```` ```python no-run ```` marks a fragment that is shown but not executed (keep these rare: say why
   next to it).
+* ```` ```python program ```` marks a complete program, typically one that ends with
+  ``react(...)``, which ends the process. It runs in a fresh interpreter of its own, after the page's ordinary
+  blocks that precede it (so it may use their definitions; their output is not compared there). Later blocks
+  do not see its definitions, and the shared interpreter of the ordinary blocks does not run it.
+* ```` ```python program sigint ```` is a program that runs until it is interrupted: the runner waits until
+  it has printed its first line (after the prelude), sends it ``SIGINT`` (Ctrl-C) and requires it to exit
+  with status 0 within ``SIGINT_GRACE`` seconds. The output block then holds everything it printed, before and after Ctrl-C.
 """
 from __future__ import annotations
 
 import os
 import re
+import selectors
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -24,6 +35,23 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "doc"
 MARKER = "@@txipv8-doc-block-{}@@"
 FENCE = re.compile(r"^```(\w[\w-]*)?(.*)$")
+#: Seconds a ``sigint`` program gets to print its first line, and then to exit after Ctrl-C.
+SIGINT_STARTUP = 60.0
+SIGINT_GRACE = 30.0
+
+
+class Example(NamedTuple):
+    """One runnable python block of a page."""
+
+    body: str
+    expected: str | None
+    options: frozenset[str]
+    #: The ordinary blocks above this one (only filled in for programs): what its interpreter runs first.
+    prelude: str = ""
+
+    @property
+    def program(self) -> bool:
+        return "program" in self.options
 
 
 def parse_blocks(text: str) -> list[tuple[str, str, str]]:
@@ -45,16 +73,22 @@ def parse_blocks(text: str) -> list[tuple[str, str, str]]:
     return blocks
 
 
-def runnable(blocks: list[tuple[str, str, str]]) -> list[tuple[str, str | None]]:
-    """Pair every runnable python block with the output block that follows it (if any)."""
-    result: list[tuple[str, str | None]] = []
+def runnable(blocks: list[tuple[str, str, str]]) -> list[Example]:
+    """Every runnable python block with the output block that follows it (if any), in page order."""
+    result: list[Example] = []
+    prelude: list[str] = []
     for index, (kind, options, body) in enumerate(blocks):
-        if kind != "python" or "no-run" in options:
+        flags = frozenset(options.split())
+        if kind != "python" or "no-run" in flags:
             continue
         expected = None
         if index + 1 < len(blocks) and blocks[index + 1][0] == "output":
             expected = blocks[index + 1][2]
-        result.append((body, expected))
+        if "program" in flags:
+            result.append(Example(body, expected, flags, "".join(prelude)))
+        else:
+            result.append(Example(body, expected, flags))
+            prelude.append(body)
     return result
 
 
@@ -71,30 +105,108 @@ def output_matches(expected: str, actual: str) -> bool:
 
 def doc_pages() -> list[Path]:
     pages = [ROOT / "README.md", *sorted(DOC.rglob("*.md"))]
-    return [page for page in pages if runnable(parse_blocks(page.read_text()))]
+    return [page for page in pages if any(not ex.program for ex in runnable(parse_blocks(page.read_text())))]
+
+
+def doc_programs() -> list[tuple[Path, int]]:
+    pages = [ROOT / "README.md", *sorted(DOC.rglob("*.md"))]
+    return [(page, number) for page in pages
+            for number, example in enumerate(ex for ex in runnable(parse_blocks(page.read_text())) if ex.program)]
+
+
+def guarded_command(script_file: Path) -> list[str]:
+    """Run ``script_file`` unbuffered behind the network guard: a send outside loopback exits with status 3."""
+    return [sys.executable, "-u", "-m", "ipv8.test.netguard", str(script_file)]
+
+
+def example_env() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
+
+
+def check_output(where: str, example: Example, actual: str) -> None:
+    if example.expected is not None:
+        assert output_matches(example.expected, actual), (
+            f"{where}:\n{example.body}\n--- expected ---\n{example.expected}\n--- printed ---\n{actual}")
 
 
 @pytest.mark.parametrize("page", doc_pages(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_doc_page_examples(page: Path, tmp_path: Path) -> None:
-    examples = runnable(parse_blocks(page.read_text()))
+    examples = [ex for ex in runnable(parse_blocks(page.read_text())) if not ex.program]
     script = []
-    for number, (body, _) in enumerate(examples):
+    for number, example in enumerate(examples):
         script.append(f"print({MARKER.format(number)!r}, flush=True)\n")
-        script.append(body)
+        script.append(example.body)
     script_file = tmp_path / "doc_example.py"
     script_file.write_text("".join(script))
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
-    # The examples run under the network guard: a send outside loopback exits with status 3.
-    completed = subprocess.run([sys.executable, "-m", "ipv8.test.netguard", str(script_file)], cwd=tmp_path,
-                               env=env, capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(guarded_command(script_file), cwd=tmp_path, env=example_env(),
+                               capture_output=True, text=True, timeout=120)
     assert completed.returncode != 3, f"{page} examples tried to leave the loopback network:\n{completed.stderr}"
     assert completed.returncode == 0, f"{page} examples failed:\n{completed.stdout}\n{completed.stderr}"
     pieces = re.split(r"@@txipv8-doc-block-\d+@@\n", completed.stdout)[1:]
     assert len(pieces) == len(examples), completed.stdout
-    for number, ((body, expected), actual) in enumerate(zip(examples, pieces)):
-        if expected is not None:
-            assert output_matches(expected, actual), (
-                f"{page}, example {number + 1}:\n{body}\n--- expected ---\n{expected}\n--- printed ---\n{actual}")
+    for number, (example, actual) in enumerate(zip(examples, pieces)):
+        check_output(f"{page}, example {number + 1}", example, actual)
+
+
+def run_until_first_line_then_interrupt(command: list[str], cwd: Path, after: str = "", lines: int = 1,
+                                        env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """
+    Start ``command``, send it SIGINT once it printed ``lines`` lines (after the text ``after``, if given), and
+    collect its exit status and output.
+    """
+    process = subprocess.Popen(command, cwd=cwd, env=env or example_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    stdout = b""
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            deadline = time.monotonic() + SIGINT_STARTUP
+            while not printed_lines(stdout, after, lines) and time.monotonic() < deadline and process.poll() is None:
+                if selector.select(timeout=0.1):
+                    chunk = os.read(process.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    stdout += chunk
+        assert printed_lines(stdout, after, lines), f"the program did not print enough before it ended: {stdout!r}"
+        assert process.poll() is None, "the program ended before it was interrupted"
+        process.send_signal(signal.SIGINT)
+        rest, stderr = process.communicate(timeout=SIGINT_GRACE)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return process.returncode, (stdout + rest).decode(), stderr.decode()
+
+
+def printed_lines(stdout: bytes, after: str, lines: int) -> bool:
+    if not after:
+        return stdout.count(b"\n") >= lines
+    _, found, tail = stdout.partition(after.encode())
+    return bool(found) and tail.count(b"\n") >= lines
+
+
+@pytest.mark.parametrize("page,number", doc_programs(),
+                         ids=lambda value: str(value.relative_to(ROOT)) if isinstance(value, Path) else str(value))
+def test_doc_page_programs(page: Path, number: int, tmp_path: Path) -> None:
+    example = [ex for ex in runnable(parse_blocks(page.read_text())) if ex.program][number]
+    script_file = tmp_path / "doc_program.py"
+    # The prelude's output is not part of the program's expected output: cut it off at a marker.
+    script_file.write_text(f"{example.prelude}print({MARKER.format('program')!r}, flush=True)\n{example.body}")
+    where = f"{page}, program {number + 1}"
+    marker = MARKER.format("program") + "\n"
+    if "sigint" in example.options:
+        # Interrupt only once the program itself (not its prelude) has printed a line.
+        status, stdout, stderr = run_until_first_line_then_interrupt(guarded_command(script_file), tmp_path,
+                                                                     after=marker)
+    else:
+        completed = subprocess.run(guarded_command(script_file), cwd=tmp_path, env=example_env(),
+                                   capture_output=True, text=True, timeout=120)
+        status, stdout, stderr = completed.returncode, completed.stdout, completed.stderr
+    printed = stdout.split(marker, 1)[-1]
+    assert status != 3, f"{where} tried to leave the loopback network:\n{stderr}"
+    assert status == 0, f"{where} failed with status {status}:\n{stdout}\n{stderr}"
+    check_output(where, example, printed)
 
 
 def test_output_matching_rules() -> None:
@@ -103,3 +215,33 @@ def test_output_matching_rules() -> None:
     assert output_matches("a\n...\nz\n", "a\nb\nc\nz\n")
     assert output_matches("object at <...>\n", "object at 0x7f\n")
     assert not output_matches("a\n", "a\nextra\n")
+
+
+def test_programs_run_after_the_ordinary_blocks_above_them() -> None:
+    page = "\n".join([
+        "```python", "A = 1", "```",
+        "```python program", "print(A)", "```",
+        "```output", "1", "```",
+        "```python", "B = 2", "```",
+        "```python program sigint", "print(A + B)", "```",
+        "```python no-run", "never()", "```",
+    ])
+    examples = runnable(parse_blocks(page))
+    assert [(ex.body, ex.program, ex.prelude) for ex in examples] == [
+        ("A = 1\n", False, ""), ("print(A)\n", True, "A = 1\n"), ("B = 2\n", False, ""),
+        ("print(A + B)\n", True, "A = 1\nB = 2\n")]
+    assert examples[1].expected == "1\n"
+    assert "sigint" in examples[3].options
+
+
+def test_interrupted_program_must_exit_cleanly(tmp_path: Path) -> None:
+    # The sigint runner itself: a program that ignores Ctrl-C's KeyboardInterrupt status is caught.
+    crashing = tmp_path / "crash.py"
+    crashing.write_text("import time\nprint('up', flush=True)\ntime.sleep(30)\n")
+    status, stdout, stderr = run_until_first_line_then_interrupt([sys.executable, "-u", str(crashing)], tmp_path)
+    assert stdout == "up\n"
+    assert status != 0 and "KeyboardInterrupt" in stderr
+    clean = tmp_path / "clean.py"
+    clean.write_text("import time\nprint('up', flush=True)\ntry:\n    time.sleep(30)\n"
+                     "except KeyboardInterrupt:\n    print('bye')\n")
+    assert run_until_first_line_then_interrupt([sys.executable, "-u", str(clean)], tmp_path)[:2] == (0, "up\nbye\n")

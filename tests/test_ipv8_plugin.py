@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from ipv8.configuration import DISPERSY_BOOTSTRAPPER, get_default_configuration
 from ipv8.messaging.interfaces.statistics_endpoint import StatisticsEndpoint
 from ipv8.scripts.ipv8_plugin import (IPv8Options, IPv8ServiceMaker, RESTService, StandaloneIPv8Service,
                                       TwistedLogHandler, install_log_bridge, parse_bootstrap_address)
+from ipv8.scripts.startup import StartupAbort
 from ipv8.service import IPv8Service
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -259,19 +261,53 @@ def test_service_tree_without_rest_with_statistics(tmp_path: Path) -> None:
     assert isinstance(node.ipv8.endpoint, StatisticsEndpoint)
 
 
+class RecordingAbort(StartupAbort):
+    """A StartupAbort that records instead of stopping the reactor and the process."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.stops: list[bool] = []
+        super().__init__("twistd ipv8", stop_reactor=lambda: self.stops.append(True),
+                         set_exit_status=lambda: None, stderr=self)
+
+    def write(self, text: str) -> None:
+        self.lines.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
 def test_a_node_that_cannot_start_stops_twistd(tmp_path: Path, monkeypatch: Any) -> None:
-    from twisted.internet import reactor
-    stops: list[bool] = []
-    monkeypatch.setattr(reactor, "stop", lambda: stops.append(True))
-    tree = IPv8ServiceMaker().makeService(local_options(tmp_path, "--no-rest-api"))
-    (node,) = list(tree)
+    tree = IPv8ServiceMaker().makeService(local_options(tmp_path, "--rest-port", "0"))
+    node, rest = list(tree)
     assert isinstance(node, StandaloneIPv8Service)
+    node.abort = rest.abort = abort = RecordingAbort()
 
     monkeypatch.setattr(node.ipv8.endpoint, "open", lambda: succeed(False))  # as if no port could be bound
     outcome: list[Any] = []
-    node.startService().addBoth(outcome.append)
-    assert stops == [True]
+    tree.startService()
+    node.started.addBoth(outcome.append)
+    assert abort.stops == [True]
+    assert abort.lines == ["twistd ipv8: error: the node could not start: Could not open the endpoint "
+                           "(UDPIPv4 127.0.0.1:0, and the ports after them)\n"]
     assert outcome == [None]  # handled: twistd stops instead of logging an unhandled error
+    assert rest.manager is None  # the REST API never listened: it waits for a node that runs
+    tree.stopService()
+
+
+def test_a_failing_on_start_call_stops_twistd(tmp_path: Path) -> None:
+    config_file = tmp_path / "node.json"
+    config_file.write_text(json.dumps({"overlays": [{
+        "class": "DiscoveryCommunity", "key": "anonymous id", "walkers": [], "bootstrappers": [],
+        "initialize": {}, "on_start": [["get_peers", "an argument it does not take"]]}]}))
+    tree = IPv8ServiceMaker().makeService(local_options(tmp_path, "--config", str(config_file), "--no-rest-api"))
+    (node,) = list(tree)
+    node.abort = abort = RecordingAbort()
+    tree.startService()
+    assert abort.stops == [True]
+    assert len(abort.lines) == 1 and abort.lines[0].startswith("twistd ipv8: error: the node could not start: ")
+    tree.stopService()
+    assert not node.ipv8.endpoint.is_open()
 
 
 def test_load_errors_end_with_one_line(tmp_path: Path, capsys: Any) -> None:
@@ -337,7 +373,17 @@ def test_twistd_node_serves_rest_bootstraps_locally_and_stops_on_sigterm(tmp_pat
         assert packet[:2] == b"\x00\x02" and packet[22] in (246, 234)  # an introduction request
         assert output.wait_for("REST API listening on http://127.0.0.1:", 10), "\n".join(output.lines)
         url = next(line for line in output.lines if "REST API listening on" in line).split("listening on ")[1]
-        with urllib.request.urlopen(f"{url}/overlays", timeout=5) as response:
+        # A key was generated, printed once and stored for the next start; without it, nothing is served.
+        key_file = tmp_path / "node" / "rest_api_key"
+        api_key = key_file.read_text().strip()
+        assert [line for line in output.lines if "REST API key" in line] == [
+            f"REST API key (generated, stored in {key_file}): {api_key}"]
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{url}/overlays", timeout=5)
+        assert refused.value.code == 401
+        request = urllib.request.Request(f"{url}/overlays", headers={"X-Api-Key": api_key})
+        with urllib.request.urlopen(request, timeout=5) as response:
             overlays = json.load(response)["overlays"]
         assert "DiscoveryCommunity" in [overlay["overlay_name"] for overlay in overlays]
         process.send_signal(signal.SIGTERM)
@@ -405,11 +451,16 @@ def test_local_network_launcher(tmp_path: Path) -> None:
         banner = "\n".join(output.lines)
         assert "tracker  UDP 127.0.0.1:" in banner
         assert "node1    UDP 127.0.0.1:" in banner and "node2    UDP 127.0.0.1:" in banner
-        url = next(line.split()[1] for line in output.lines if line.strip().startswith("curl ") and "/overlays" in line)
-        assert url.startswith("http://127.0.0.1:")
+        curl = next(line.strip() for line in output.lines if line.strip().startswith("curl ") and "/overlays" in line)
+        api_key = (run_dir / "node1" / "rest_api_key").read_text().strip()
+        assert f"REST API of node1, API key: {api_key}" in banner
+        assert curl.startswith(f'curl -H "X-Api-Key: {api_key}" http://127.0.0.1:')
+        url = curl.split()[-1]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/overlays")
 
         def discovery_peers() -> int:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            request = urllib.request.Request(url, headers={"X-Api-Key": api_key})
+            with urllib.request.urlopen(request, timeout=5) as response:
                 overlays = json.load(response)["overlays"]
             return sum(len(overlay["peers"]) for overlay in overlays if overlay["overlay_name"] == "DiscoveryCommunity")
         deadline = time.monotonic() + 20
@@ -442,3 +493,262 @@ def test_ipv8_service_module_runs_the_plugin(tmp_path: Path) -> None:
     errors = [line for line in completed.stdout.splitlines() if "invalid configuration" in line]
     assert len(errors) == 1 and errors[0].endswith("keys: must be a list, got 'anonymous id'")
     assert "Traceback" not in completed.stdout + completed.stderr
+
+
+# -- start-up failures, configuration checks, secrets ------------------------------------------------------
+
+def node_config(**overlay: Any) -> dict[str, Any]:  # noqa: ANN401
+    entry = {"class": "DiscoveryCommunity", "key": "anonymous id",
+             "walkers": [{"strategy": "RandomWalk", "peers": 20, "init": {"timeout": 3.0}}],
+             "bootstrappers": [], "initialize": {}, "on_start": []}
+    entry.update(overlay)
+    return {"overlays": [entry]}
+
+
+def make_service_error(tmp_path: Path, capsys: Any, *arguments: str) -> str:  # noqa: ANN401
+    with pytest.raises(SystemExit) as caught:
+        IPv8ServiceMaker().makeService(local_options(tmp_path, *arguments))
+    assert caught.value.code == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith("twistd ipv8: error: ")
+    return error.strip()[len("twistd ipv8: error: "):]
+
+
+BAD_OVERLAY_SETTINGS = [
+    ({"initialize": {"max_peers": "lots"}}, "overlays[0].initialize.max_peers: must be an integer, got 'lots'"),
+    ({"initialize": {"max_peers": -2}}, "overlays[0].initialize.max_peers: must be at least -1, got -2"),
+    ({"initialize": {"max_peer": 1}}, "overlays[0].initialize: DiscoverySettings has no setting 'max_peer'"),
+    ({"initialize": {"anonymize": "yes"}}, "overlays[0].initialize.anonymize: must be true or false"),
+    ({"walkers": [{"strategy": "RandomWalk", "peers": 20, "init": {"timeout": "x"}}]},
+     "overlays[0].walkers[0].init.timeout: must be a number, got 'x'"),
+    ({"walkers": [{"strategy": "RandomWalk", "peers": 20, "init": {"timeout": 0}}]},
+     "overlays[0].walkers[0].init.timeout: must be a positive number, got 0"),
+    ({"walkers": [{"strategy": "RandomWalk", "peers": 20, "init": {"timeout": 1e999}}]},
+     "overlays[0].walkers[0].init.timeout: must be a finite number"),
+    ({"walkers": [{"strategy": "RandomChurn", "peers": -1, "init": {"sample_size": 0}}]},
+     "overlays[0].walkers[0].init.sample_size: must be at least 1, got 0"),
+    ({"walkers": [{"strategy": "RandomWalk", "peers": 20, "init": {"pace": 1}}]},
+     "overlays[0].walkers[0].init: RandomWalk takes no argument 'pace'"),
+    ({"bootstrappers": [{"class": "DispersyBootstrapper", "init": {"ip_addresses": [], "dns_addresses": [],
+                                                                   "bootstrap_timeout": "soon"}}]},
+     "overlays[0].bootstrappers[0].init.bootstrap_timeout: must be a number, got 'soon'"),
+]
+
+
+@pytest.mark.parametrize(("overlay", "message"), BAD_OVERLAY_SETTINGS, ids=[m.split(":")[0] + "-" + str(i)
+                                                                           for i, (_, m) in enumerate(BAD_OVERLAY_SETTINGS)])
+def test_overlay_settings_are_checked_before_anything_starts(tmp_path: Path, capsys: Any, overlay: dict,
+                                                             message: str) -> None:
+    config_file = tmp_path / "node.json"
+    config_file.write_text(json.dumps(node_config(**overlay)))
+    assert make_service_error(tmp_path, capsys, "--config", str(config_file)).startswith(message)
+
+
+def test_twistd_refuses_a_mistyped_setting_in_one_line(tmp_path: Path) -> None:
+    config_file = tmp_path / "node.json"
+    config_file.write_text(json.dumps(node_config(initialize={"max_peers": "lots"})))
+    completed = subprocess.run(twistd_command("--config", str(config_file), "--ip", "127.0.0.1", "--port", "0",
+                                              "--working-dir", str(tmp_path / "node"), "--rest-port", "0"),
+                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1
+    assert completed.stderr == ("twistd ipv8: error: overlays[0].initialize.max_peers: must be an integer, "
+                                "got 'lots'\n")
+    assert "Traceback" not in completed.stdout
+
+
+def test_twistd_stops_when_the_address_cannot_be_bound(tmp_path: Path) -> None:
+    rest_port = free_tcp_port()
+    # 192.0.2.1 (TEST-NET-1) is no address of this machine: binding fails locally and nothing is sent.
+    completed = subprocess.run(twistd_command("--ip", "192.0.2.1", "--port", "0", "--working-dir",
+                                              str(tmp_path / "node"), "--bootstrap", "127.0.0.1:1",
+                                              "--rest-port", str(rest_port)),
+                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert completed.stderr == ("twistd ipv8: error: the node could not start: Could not open the endpoint "
+                                "(UDPIPv4 192.0.2.1:0, and the ports after them)\n")
+    assert "REST API listening" not in completed.stdout  # the REST API never opened its port
+    assert "Traceback" not in completed.stdout and "Unhandled" not in completed.stdout
+    assert "Main loop terminated" in completed.stdout
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_twistd_stops_when_the_rest_port_is_taken(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        completed = subprocess.run(twistd_command("--ip", "127.0.0.1", "--port", "0", "--working-dir",
+                                                  str(tmp_path / "node"), "--bootstrap", "127.0.0.1:1",
+                                                  "--rest-port", str(port), "--no-api-key"),
+                                   cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    lines = completed.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"twistd ipv8: error: the REST API could not start on 127.0.0.1:{port}")
+    assert "IPv8 is running on" in completed.stdout  # the node did start, and was stopped again
+    assert "Traceback" not in completed.stdout and "Unhandled" not in completed.stdout
+
+
+def test_twistd_stops_when_an_on_start_call_fails(tmp_path: Path) -> None:
+    config_file = tmp_path / "node.json"
+    config_file.write_text(json.dumps(node_config(on_start=[["get_peers", "an argument it does not take"]])))
+    rest_port = free_tcp_port()
+    completed = subprocess.run(twistd_command("--config", str(config_file), "--ip", "127.0.0.1", "--port", "0",
+                                              "--working-dir", str(tmp_path / "node"), "--rest-port", str(rest_port)),
+                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    lines = completed.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("twistd ipv8: error: the node could not start: ")
+    assert "REST API listening" not in completed.stdout
+    assert "Traceback" not in completed.stdout and "Unhandled" not in completed.stdout
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX-specific")
+def test_key_files_other_users_can_read_are_refused(tmp_path: Path, capsys: Any) -> None:
+    IPv8ServiceMaker().makeService(local_options(tmp_path, "--no-rest-api"))  # creates the key, 0600
+    key_file = tmp_path / "node" / "ec_multichain.pem"
+    key_file.chmod(0o644)
+    message = make_service_error(tmp_path, capsys, "--no-rest-api")
+    assert message == (f"keys[0].file: {key_file} is accessible by other users (mode 0644): run chmod 600 on it, "
+                       "or pass --allow-insecure-key")
+    tree = IPv8ServiceMaker().makeService(local_options(tmp_path, "--no-rest-api", "--allow-insecure-key"))
+    assert list(tree)[0].ipv8.keys["anonymous id"].key.key_to_bin() == key_file.read_bytes()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX-specific")
+def test_twistd_refuses_an_insecure_key_file_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "node").mkdir()
+    key_file = tmp_path / "node" / "ec_multichain.pem"
+    from ipv8.keyvault.crypto import default_eccrypto
+    key_file.write_bytes(default_eccrypto.generate_key("curve25519").key_to_bin())
+    key_file.chmod(0o640)
+    completed = subprocess.run(twistd_command("--ip", "127.0.0.1", "--port", "0", "--working-dir",
+                                              str(tmp_path / "node"), "--no-rest-api", guarded=False),
+                               cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1
+    assert completed.stderr == (f"twistd ipv8: error: keys[0].file: {key_file} is accessible by other users "
+                                "(mode 0640): run chmod 600 on it, or pass --allow-insecure-key\n")
+    assert completed.stdout == ""
+
+
+def rest_service(tree: MultiService) -> RESTService:
+    return next(service for service in tree if isinstance(service, RESTService))
+
+
+def test_an_api_key_is_generated_once_and_reused(tmp_path: Path, capsys: Any) -> None:
+    first = rest_service(IPv8ServiceMaker().makeService(local_options(tmp_path, "--rest-port", "0")))
+    key_file = tmp_path / "node" / "rest_api_key"
+    assert first.api_key and key_file.read_text() == first.api_key + "\n"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert capsys.readouterr().out == f"REST API key (generated, stored in {key_file}): {first.api_key}\n"
+    second = rest_service(IPv8ServiceMaker().makeService(local_options(tmp_path, "--rest-port", "0")))
+    assert second.api_key == first.api_key
+    assert first.api_key not in capsys.readouterr().out  # shown once only
+    given = rest_service(IPv8ServiceMaker().makeService(local_options(tmp_path, "--api-key", "mine")))
+    assert given.api_key == "mine"
+    none = rest_service(IPv8ServiceMaker().makeService(local_options(tmp_path, "--no-api-key")))
+    assert none.api_key is None
+    assert key_file.read_text() == first.api_key + "\n"
+
+
+def test_cors_origins_and_allowed_hosts_reach_the_rest_manager(tmp_path: Path) -> None:
+    plain = rest_service(IPv8ServiceMaker().makeService(local_options(tmp_path, "--api-key", "k")))
+    assert plain.manager_options == {}
+    tree = IPv8ServiceMaker().makeService(local_options(
+        tmp_path, "--api-key", "k", "--rest-port", "0", "--cors-origin", "https://app.example",
+        "--cors-origin", "http://localhost:3000", "--allowed-host", "node.lan:8085"))
+    rest = rest_service(tree)
+    assert rest.manager_options == {"cors_origins": ("https://app.example", "http://localhost:3000"),
+                                    "allowed_hosts": ("node.lan:8085",)}
+    tree.startService()
+    try:
+        assert rest.manager is not None and rest.manager.listening_port is not None
+        assert rest.manager.site is not None
+    finally:
+        tree.stopService()
+
+
+def test_no_key_file_without_rest_or_with_a_given_key(tmp_path: Path) -> None:
+    IPv8ServiceMaker().makeService(local_options(tmp_path, "--no-rest-api"))
+    IPv8ServiceMaker().makeService(local_options(tmp_path, "--api-key", "mine"))
+    IPv8ServiceMaker().makeService(local_options(tmp_path, "--no-api-key"))
+    assert not (tmp_path / "node" / "rest_api_key").exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX-specific")
+@pytest.mark.parametrize(("content", "mode", "message"), [
+    ("secret\n", 0o644, "is accessible by other users (mode 0644)"),
+    ("\n", 0o600, "does not hold a usable REST API key"),
+    ("two words\n", 0o600, "does not hold a usable REST API key"),
+])
+def test_bad_api_key_files_are_refused(tmp_path: Path, capsys: Any, content: str, mode: int, message: str) -> None:
+    (tmp_path / "node").mkdir()
+    key_file = tmp_path / "node" / "rest_api_key"
+    key_file.write_text(content)
+    key_file.chmod(mode)
+    error = make_service_error(tmp_path, capsys)
+    assert str(key_file) in error and message in error
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--api-key", "a b"], "--api-key must not be empty or contain spaces"),
+    (["--api-key", "k", "--no-api-key"], "--api-key and --no-api-key contradict each other"),
+])
+def test_api_key_options_are_checked(arguments: list[str], message: str) -> None:
+    with pytest.raises(usage.UsageError, match=message):
+        parse(*arguments)
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_deeply_nested_config_files_are_refused_in_one_line(tmp_path: Path, depth: int) -> None:
+    config_file = tmp_path / "deep.json"
+    config_file.write_text('{"overlays": ' + "[" * depth + "]" * depth + "}")
+    with pytest.raises(usage.UsageError) as caught:
+        parse("--config", str(config_file))
+    assert str(caught.value).startswith(f"--config {config_file}: nested too deeply")
+
+
+def test_twistd_refuses_a_deeply_nested_config_file(tmp_path: Path) -> None:
+    config_file = tmp_path / "deep.json"
+    config_file.write_text('{"initialize": ' + '{"a": ' * 50_000 + "1" + "}" * 50_000 + "}")
+    completed = subprocess.run(twistd_command("--config", str(config_file), guarded=False), cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1
+    output = completed.stdout + completed.stderr
+    assert "Traceback" not in output
+    assert len([line for line in output.splitlines() if "nested too deeply" in line]) == 1
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX-specific")
+def test_local_network_stops_with_one_line_when_a_node_cannot_start(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    (run_dir / "node1").mkdir(parents=True)
+    key_file = run_dir / "node1" / "ec_multichain.pem"
+    from ipv8.keyvault.crypto import default_eccrypto
+    key_file.write_bytes(default_eccrypto.generate_key("curve25519").key_to_bin())
+    key_file.chmod(0o644)  # node1 refuses such a key file
+    completed = subprocess.run([sys.executable, "-m", "ipv8.scripts.local_network", "--nodes", "2", "--rest-port", "0",
+                                "--run-dir", str(run_dir), "--netguard"],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 1
+    assert completed.stderr == (f"error: node1 exited with status 1 before it was ready: twistd ipv8: error: "
+                                f"keys[0].file: {key_file} is accessible by other users (mode 0644): run chmod 600 "
+                                "on it, or pass --allow-insecure-key\n")
+    assert "Traceback" not in completed.stdout
+    assert any(line.startswith("[tracker]") and "Server Shut Down" in line for line in completed.stdout.splitlines())
+
+
+def test_local_network_refuses_a_rest_port_in_use(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        completed = subprocess.run([sys.executable, "-m", "ipv8.scripts.local_network", "--rest-port", str(port),
+                                    "--run-dir", str(tmp_path / "run"), "--netguard"],
+                                   cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1
+    assert completed.stderr == f"error: TCP port {port} on 127.0.0.1 is in use: pass another --rest-port\n"

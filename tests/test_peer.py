@@ -7,8 +7,8 @@ from base64 import b64encode
 from hashlib import sha1
 
 import pytest
+from twisted.internet.task import Clock
 
-import ipv8.peer as peer_module
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.keyvault.exceptions import InvalidKeyError
 from ipv8.messaging.addresses import DomainAddress, UDPv4Address, UDPv4LANAddress, UDPv6Address
@@ -111,10 +111,11 @@ def test_peer_is_slotted_and_weakly_referenceable(peer: Peer) -> None:
     assert weakref.ref(peer)() is peer
 
 
-def test_flags_and_creation_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(peer_module, "time", lambda: 1000.5)
-    introduced = Peer(OTHER_KEY.pub())
-    contacted_us = Peer(OTHER_KEY.pub(), intro=False)
+def test_flags_and_creation_time() -> None:
+    clock = Clock()
+    clock.advance(1000.5)
+    introduced = Peer(OTHER_KEY.pub(), clock=clock)
+    contacted_us = Peer(OTHER_KEY.pub(), intro=False, clock=clock)
 
     assert introduced.intro is True
     assert contacted_us.intro is False
@@ -281,13 +282,15 @@ def test_address_map_copies_drop_watchers() -> None:
 # --- clocks and pings ---------------------------------------------------------------------------------------
 
 
-def test_lamport_clock_only_moves_forward(peer: Peer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lamport_clock_only_moves_forward() -> None:
+    clock = Clock()
+    peer = Peer(PRIVATE_KEY.pub(), UDPv4Address("1.2.3.4", 5), clock=clock)
     assert peer.lamport_timestamp == peer.get_lamport_timestamp() == 0
-    monkeypatch.setattr(peer_module, "time", lambda: 50.0)
+    clock.advance(50.0)
     peer.update_clock(7)
     assert peer.lamport_timestamp == 7
     assert peer.last_response == 50.0
-    monkeypatch.setattr(peer_module, "time", lambda: 60.0)
+    clock.advance(10.0)
     peer.update_clock(3)
     assert peer.get_lamport_timestamp() == 7
     assert peer.last_response == 60.0  # still heard from, even with an old timestamp
@@ -326,3 +329,15 @@ def test_ping_history_keeps_the_latest(peer: Peer) -> None:
     assert list(peer.pings) == [3.0, 4.0, 5.0, 6.0, 7.0]
     assert peer.get_average_ping() == 5.0
     assert peer.get_median_ping() == 5.0
+
+
+def test_a_peer_made_before_any_reactor_reads_the_wall_clock() -> None:
+    # Making a Peer must not install a reactor; without one it reads the clock a real reactor would read.
+    import subprocess
+    import sys
+    code = ("import sys, time; from ipv8.peer import Peer; from ipv8.keyvault.crypto import default_eccrypto;"
+            "p = Peer(default_eccrypto.generate_key('curve25519').pub(), intro=False);"
+            "assert 'twisted.internet.reactor' not in sys.modules;"
+            "assert abs(p.creation_time - time.time()) < 5; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.stdout.strip() == "ok", result.stderr

@@ -70,7 +70,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def cache_store(clock: Clock) -> RequestCache:
-    store = RequestCache(reactor=clock)
+    store = RequestCache(clock=clock)
     yield store
     store.shutdown()
 
@@ -416,7 +416,7 @@ def test_wait_for_with_timeout_succeeds_in_time(cache_store: RequestCache, clock
 
 
 def test_shutdown_cancels_everything(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
-    store = RequestCache(reactor=clock)
+    store = RequestCache(clock=clock)
     cache = recorder(store, clock, 1, delay=1.0)
     future: Deferred[Any] = Deferred()
     cache.register_future(future, on_timeout="value")
@@ -443,3 +443,16 @@ def test_shutdown_cancels_everything(clock: Clock, caplog: pytest.LogCaptureFixt
     assert caplog.records[0].levelno == logging.WARNING
     assert outcome_of(late_future).check(CancelledError)
     assert outcome_of(store.wait_for("recorder", 4)).check(CancelledError)
+
+
+def test_a_full_store_refuses_more_caches() -> None:
+    clock = Clock()
+    store = RequestCache(clock)
+    store.max_size = 3
+    added = [store.add(NumberCache(store, "flood", number)) for number in range(5)]
+    assert [cache is not None for cache in added] == [True, True, True, False, False]
+    assert not store.has("flood", 3)
+    store.pop("flood", 0)
+    assert store.add(NumberCache(store, "flood", 9)) is not None
+    clock.advance(60)
+    store.shutdown()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import logging
 import stat
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from twisted.application.service import MultiService
@@ -21,7 +21,9 @@ from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.keyvault.keyfile import KEY_FILE_MODE
 from ipv8.messaging.interfaces.dispatcher.endpoint import DispatcherEndpoint
 from ipv8.messaging.interfaces.statistics_endpoint import StatisticsEndpoint
+from ipv8.peerdiscovery.discovery import DiscoveryStrategy
 from ipv8.test.mocking.endpoint import AutoMockEndpoint, Internet
+from ipv8.test.util import wait_until
 from ipv8_service import IPv8, IPv8Service, IPv8StartError
 
 
@@ -60,11 +62,11 @@ class OtherCommunity(Community):
     community_id = b"\x43" * 20
 
 
-class CountingStrategy:
+class CountingStrategy(DiscoveryStrategy):
     """Records the moments it is asked to step."""
 
     def __init__(self, overlay: Any, label: str = "x", clock: Any = None, fail: bool = False) -> None:
-        self.overlay = overlay
+        super().__init__(overlay)
         self.label = label
         self.clock = clock
         self.fail = fail
@@ -430,14 +432,6 @@ def test_start_fails_when_the_endpoint_cannot_open(tmp_path: Any) -> None:
 
 
 # -- real sockets on 127.0.0.1 -----------------------------------------------------------------------------
-
-async def wait_until(condition: Callable[[], bool], deadline: float = 5.0) -> None:
-    end = reactor.seconds() + deadline
-    while not condition():
-        if reactor.seconds() > end:
-            raise AssertionError("condition not reached before the deadline")
-        await deferLater(reactor, 0.02, lambda: None)
-
 
 class TestOnLoopback(unittest.TestCase):
     timeout = 20

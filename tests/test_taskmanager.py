@@ -33,7 +33,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def manager(clock: Clock) -> TaskManager:
-    tm = TaskManager(reactor=clock)
+    tm = TaskManager(clock=clock)
     yield tm
     tm.shutdown_task_manager()
     clock.advance(0)
@@ -521,7 +521,7 @@ def test_wait_for_tasks_includes_winding_down_tasks(manager: TaskManager, clock:
 
 def test_shutdown_cancels_then_runs_shutdown_tasks_in_order(clock: Clock,
                                                             caplog: pytest.LogCaptureFixture) -> None:
-    manager = TaskManager(reactor=clock)
+    manager = TaskManager(clock=clock)
     events = []
 
     async def stubborn() -> None:
@@ -561,7 +561,7 @@ def test_shutdown_cancels_then_runs_shutdown_tasks_in_order(clock: Clock,
 
 
 def test_no_tasks_after_shutdown(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
-    manager = TaskManager(reactor=clock)
+    manager = TaskManager(clock=clock)
     result_of(manager.shutdown_task_manager())
     calls = []
     pending: Deferred[None] = Deferred()
@@ -591,8 +591,8 @@ def test_shutdown_task_must_be_callable(manager: TaskManager) -> None:
 
 
 def test_shutdown_can_stop_a_sub_manager(clock: Clock) -> None:
-    parent = TaskManager(reactor=clock)
-    child = TaskManager(reactor=clock)
+    parent = TaskManager(clock=clock)
+    child = TaskManager(clock=clock)
     calls = []
     child.register_task("child job", calls.append, 1, delay=1)
     parent.register_shutdown_task(child.shutdown_task_manager)
@@ -607,9 +607,9 @@ def test_shutdown_can_stop_a_sub_manager(clock: Clock) -> None:
 
 
 def test_reactor_attribute_can_be_swapped_per_instance(clock: Clock) -> None:
-    manager = TaskManager(reactor=clock)
+    manager = TaskManager(clock=clock)
     other_clock = Clock()
-    manager._reactor = other_clock  # noqa: SLF001 - documented hook for subclasses and tests
+    manager.clock = other_clock
     calls = []
     manager.register_task("later", calls.append, 1, delay=1)
     clock.advance(1)
@@ -622,8 +622,7 @@ class Worker(TaskManager):
     """A TaskManager subclass using @task."""
 
     def __init__(self, clock: Clock) -> None:
-        super().__init__(reactor=clock)
-        self.clock = clock
+        super().__init__(clock=clock)
         self.done: list[int] = []
 
     @task
@@ -702,7 +701,7 @@ def test_task_descriptions_name_and_period() -> None:
     from twisted.internet.task import Clock
     from ipv8.taskmanager import TaskManager
 
-    manager = TaskManager(reactor=Clock())
+    manager = TaskManager(clock=Clock())
     manager.register_task("tick", lambda: None, interval=2.5)
     manager.register_task("later", lambda: None, delay=10)
     assert manager.get_task_descriptions() == [

@@ -21,10 +21,11 @@ from twisted.python import usage
 from twisted.trial import unittest
 
 from ipv8.keyvault.crypto import default_eccrypto
+from ipv8.messaging.address_hygiene import fits_scope, is_usable
 from ipv8.messaging.addresses import UDPv4Address, UDPv6Address
 from ipv8.messaging.payload import IntroductionResponsePayload, NewIntroductionResponsePayload
 from ipv8.tracker import (DROP_BAD_SIGNATURE, DROP_MALFORMED, DROP_NOT_A_REQUEST, DROP_OWN_PACKET, DROP_TOO_SHORT,
-                          CommunityDirectory, EndpointServer, TrackedPeer, TrackerConfigurationError,
+                          DROP_UNUSABLE_SOURCE, CommunityDirectory, EndpointServer, TrackedPeer, TrackerConfigurationError,
                           TrackerOptions, TrackerService, TrackerStartError)
 
 from .bootstrapping.support import (LoopbackCommunity, OtherCommunity, RecordingEndpoint, close_community,
@@ -217,7 +218,7 @@ def test_the_tracker_does_not_answer_itself() -> None:
 
 
 def test_silent_peers_are_dropped_on_the_periodic_check() -> None:
-    server, endpoint, clock = make_server()
+    server, endpoint, clock = make_server(introduce_window=120.0)
     request_from(server, 1)
     clock.advance(60)
     request_from(server, 2)
@@ -315,13 +316,20 @@ def test_every_well_formed_request_is_answered(requests: list[tuple]) -> None:
         packet = make_request(KEYS[number % len(KEYS)], PREFIX_A, TRACKER_ADDRESS, lan,
                               lan if not new_style else source, identifier, new_style, supports_new_style=flag)
         server.on_packet((source, packet))
-    assert server.drop_counts == {}
-    assert server.requests_answered == len(requests)
-    for _, data in endpoint.take():
+    unusable = sum(1 for _, source, *_ in requests if not is_usable(source))
+    assert server.drop_counts == ({DROP_UNUSABLE_SOURCE: unusable} if unusable else {})
+    assert server.requests_answered == len(requests) - unusable
+    for destination, data in endpoint.take():
+        assert is_usable(destination)
         if data[22] in (245, 233):
-            decode_response(data)
+            _, response = decode_response(data)
+            lan, wan = response.lan_introduction_address, response.wan_introduction_address
         else:
-            decode_puncture_request(data)
+            puncture = decode_puncture_request(data)
+            lan, wan = puncture.lan_walker_address, puncture.wan_walker_address
+        if wan != ("0.0.0.0", 0):
+            assert is_usable(wan) and is_usable(lan)
+            assert fits_scope(wan, destination)
     server.unload()
 
 
@@ -602,3 +610,65 @@ def test_bin_script_explains_a_missing_port(tmp_path: Path) -> None:
                                capture_output=True, text=True, timeout=30)
     assert completed.returncode == 2
     assert "--listen_port is required" in completed.stderr
+
+
+def occupied_udp_port() -> socket.socket:
+    """A UDP socket bound to a free port on 127.0.0.1 (close it when done)."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind(("127.0.0.1", 0))
+    return holder
+
+
+@pytest.mark.parametrize("program", ["twistd", "bin"])
+def test_a_port_in_use_ends_the_tracker_with_one_line(tmp_path: Path, program: str) -> None:
+    with occupied_udp_port() as holder:
+        port = holder.getsockname()[1]
+        arguments = [f"--listen_port={port}", "--listen_ip=127.0.0.1"]
+        command = ([str(Path(sys.executable).parent / "twistd"), "-n", "--pidfile=", "tracker", *arguments]
+                   if program == "twistd" else [sys.executable, str(ROOT / "bin" / "ipv8-tracker"), *arguments])
+        completed = subprocess.run(command, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                                   capture_output=True, text=True, timeout=30)
+    assert completed.returncode == 1
+    name = "twistd tracker" if program == "twistd" else "ipv8-tracker"
+    assert completed.stderr == f"{name}: error: UDP port {port} on 127.0.0.1 is in use\n"
+    # Nothing claims the tracker started.
+    assert completed.stdout == ""
+
+
+def test_a_port_taken_after_the_check_still_ends_in_one_line() -> None:
+    from ipv8.scripts.startup import StartupAbort
+    from ipv8.scripts.tracker_plugin import StandaloneTrackerService
+
+    messages, stops, statuses = [], [], []
+    abort = StartupAbort("twistd tracker", stop_reactor=lambda: stops.append(True),
+                         set_exit_status=lambda: statuses.append(1), stderr=Collector(messages))
+    with occupied_udp_port() as holder:
+        port = holder.getsockname()[1]
+        service = StandaloneTrackerService(port, "127.0.0.1", abort=abort)
+        service.startService()  # no exception: the abort took over
+    assert not service.running and service.get_address() is None
+    assert messages == [f"twistd tracker: error: UDP port {port} on 127.0.0.1 is in use\n"]
+    assert stops == [True] and statuses == [1]
+
+
+class Collector:
+    """A stand-in for stderr."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def write(self, text: str) -> None:
+        self.lines.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_the_service_and_options_are_still_importable_from_ipv8_tracker() -> None:
+    import ipv8.tracker
+    from ipv8.scripts import tracker_plugin
+
+    for name in ("TrackerService", "TrackerOptions", "TrackerStartError", "check_listen_address", "make_service"):
+        assert getattr(ipv8.tracker, name) is getattr(tracker_plugin, name)
+    with pytest.raises(AttributeError):
+        ipv8.tracker.NoSuchThing  # noqa: B018

@@ -8,38 +8,39 @@ documented route always exists.
 
 Handlers receive an :class:`APIRequest` and return a JSON-serialisable ``dict``/``list`` (sent with status
 200), a :class:`Response`, or a Deferred/coroutine producing one of these. To fail, they raise a
-:class:`RESTError` subclass; any other exception becomes a 500 response and is logged. Every error body has
-the shape ``{"success": false, "error": {"code": ..., "message": ...}}``.
+:class:`RESTError` subclass; any other exception becomes a 500 response and is logged.
+
+Error bodies have the shapes py-ipv8 clients read: ``{"success": false, "error": "<message>"}`` (plus a
+machine-readable ``"error_code"``) for a :class:`RESTError`, ``{"error": "Unauthorized access"}`` for a
+missing or wrong API key, and ``{"success": false, "error": {"code": ..., "message": ...}}`` for a handler
+that failed unexpectedly (500).
 """
 from __future__ import annotations
 
 import http
 import json
 import logging
+import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, TypeVar
-from urllib.parse import parse_qs
 
 from twisted.internet.defer import CancelledError
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from ..util import maybe_deferred
+from .errors import (HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, HTTP_INTERNAL_SERVER_ERROR,
+                     HTTP_METHOD_NOT_ALLOWED, HTTP_MISDIRECTED_REQUEST, HTTP_NO_CONTENT, HTTP_NOT_FOUND, HTTP_OK,
+                     HTTP_PAYLOAD_TOO_LARGE, HTTP_PRECONDITION_FAILED, HTTP_UNAUTHORIZED, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                     UNAUTHORIZED_MESSAGE, BadRequest, Conflict, Forbidden, MethodNotAllowed, MisdirectedRequest,
+                     NotFound, PayloadTooLarge, PreconditionFailed, RESTError, Unauthorized, UnsupportedMediaType,
+                     error_payload, internal_error_payload)
+from .inputs import InputError, parse_json, parse_query, query_of, split_query
 from .schema import ERROR_REF, Schema, SchemaError, validate
 
 if TYPE_CHECKING:
     from twisted.python.failure import Failure
     from twisted.web.server import Request
-
-HTTP_OK = 200
-HTTP_NO_CONTENT = 204
-HTTP_BAD_REQUEST = 400
-HTTP_UNAUTHORIZED = 401
-HTTP_NOT_FOUND = 404
-HTTP_METHOD_NOT_ALLOWED = 405
-HTTP_CONFLICT = 409
-HTTP_PRECONDITION_FAILED = 412
-HTTP_INTERNAL_SERVER_ERROR = 500
 
 JSON_CONTENT_TYPE = "application/json"
 #: Methods a handler can be declared for.
@@ -49,72 +50,6 @@ _PATH_VALUES = "txipv8_path_values"
 
 logger = logging.getLogger(__name__)
 HandlerT = TypeVar("HandlerT", bound=Callable[..., Any])
-
-
-# -- errors -------------------------------------------------------------------------------------------------
-
-class RESTError(Exception):
-    """
-    Raise from a handler to answer with an error status; the body is the standard error object.
-
-    :param message: the human-readable ``error.message``.
-    :param code: the machine-readable ``error.code``; the exception's class name when omitted.
-    """
-
-    status: ClassVar[int] = HTTP_INTERNAL_SERVER_ERROR
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        """Create the error; see the class documentation."""
-        super().__init__(message)
-        self.message = message
-        self.code = code or type(self).__name__
-        self.headers: dict[str, str] = {}
-
-
-class BadRequest(RESTError):
-    """400: the body, a query parameter or a path segment is malformed."""
-
-    status = HTTP_BAD_REQUEST
-
-
-class Unauthorized(RESTError):
-    """401: the API key is missing or wrong."""
-
-    status = HTTP_UNAUTHORIZED
-
-
-class NotFound(RESTError):
-    """404: no such route, or the named thing does not exist."""
-
-    status = HTTP_NOT_FOUND
-
-
-class MethodNotAllowed(RESTError):
-    """405: the route exists but not for this HTTP method (the ``Allow`` header lists those that do)."""
-
-    status = HTTP_METHOD_NOT_ALLOWED
-
-    def __init__(self, message: str, allowed: list[str]) -> None:
-        """Create the error for a route that accepts only ``allowed`` methods."""
-        super().__init__(message)
-        self.headers["Allow"] = ", ".join(allowed)
-
-
-class Conflict(RESTError):
-    """409: the request clashes with the current state."""
-
-    status = HTTP_CONFLICT
-
-
-class PreconditionFailed(RESTError):
-    """412: the service lacks what the request needs (for example statistics or a tunnel community)."""
-
-    status = HTTP_PRECONDITION_FAILED
-
-
-def error_payload(code: str, message: str) -> dict[str, Any]:
-    """The body of every error response."""
-    return {"success": False, "error": {"code": code, "message": message}}
 
 
 # -- responses ----------------------------------------------------------------------------------------------
@@ -160,7 +95,7 @@ def send(request: Request, response: Response) -> None:
 
 def error_response(error: RESTError) -> Response:
     """The response that reports ``error``."""
-    return Response(error_payload(error.code, error.message), status=error.status, headers=error.headers)
+    return Response(error.payload(), status=error.status, headers=error.headers)
 
 
 class ErrorResource(Resource):
@@ -212,17 +147,27 @@ class Operation:
     public: bool = False
     content_type: str = JSON_CONTENT_TYPE
 
-    def documented_statuses(self, api_key_required: bool) -> dict[int, tuple[str, Schema]]:
+    def documented_statuses(self, api_key_required: bool,
+                            include_transport: bool = False) -> dict[int, tuple[str, Schema]]:
         """
         Every status this operation can answer with: the declared ones plus those the framework adds.
 
-        400 when there is a body or query to check, 401 when an API key is needed, and 500 always.
+        400 when there is a body or query to check, 401 when an API key is needed, and 500 always. With
+        ``include_transport``, also the answers of the gate in front of every route: 413 and 415 for
+        operations that take a body, and 403/421 (refused origin or ``Host``) everywhere.
         """
         statuses = dict(self.responses)
         if self.body is not None or self.query:
             statuses.setdefault(HTTP_BAD_REQUEST, ("The body or a query parameter is malformed.", ERROR_REF))
         if api_key_required and not self.public:
             statuses.setdefault(HTTP_UNAUTHORIZED, ("The API key is missing or wrong.", ERROR_REF))
+        if include_transport:
+            statuses.setdefault(HTTP_FORBIDDEN, ("The request comes from a web page that is not allowed.",
+                                                 ERROR_REF))
+            statuses.setdefault(HTTP_MISDIRECTED_REQUEST, ("The Host header is not accepted.", ERROR_REF))
+            if self.body is not None:
+                statuses.setdefault(HTTP_PAYLOAD_TOO_LARGE, ("The body is too large.", ERROR_REF))
+                statuses.setdefault(HTTP_UNSUPPORTED_MEDIA_TYPE, ("The body is not application/json.", ERROR_REF))
         statuses.setdefault(HTTP_INTERNAL_SERVER_ERROR, ("The handler failed unexpectedly.", ERROR_REF))
         return statuses
 
@@ -299,9 +244,15 @@ class APIRequest:
 
 
 def query_arguments(request: Request) -> dict[bytes, list[bytes]]:
-    """The query string of ``request`` (never form fields of the body, unlike ``request.args``)."""
-    _, _, query = request.uri.partition(b"?")
-    return parse_qs(query, keep_blank_values=True)
+    """
+    The query string of ``request`` as percent-decoded bytes (never form fields of the body, unlike
+    ``request.args``). Lenient: it never fails, whatever the client sent; handlers get strictly decoded
+    values through :attr:`APIRequest.query`.
+    """
+    arguments: dict[bytes, list[bytes]] = {}
+    for name, value in split_query(query_of(request.uri)):
+        arguments.setdefault(name, []).append(value)
+    return arguments
 
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -314,7 +265,10 @@ def _convert_query_value(parameter: QueryParameter, text: str) -> Any:  # noqa: 
         if kind == "integer":
             return int(text)
         if kind == "number":
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):
+                raise ValueError(text)
+            return number
     except ValueError:
         article = "an" if kind == "integer" else "a"
         raise BadRequest(f"query parameter {parameter.name!r} must be {article} {kind}, got {text!r}") from None
@@ -328,19 +282,18 @@ def _convert_query_value(parameter: QueryParameter, text: str) -> Any:  # noqa: 
 
 
 def _read_query(request: Request, operation: Operation) -> dict[str, Any]:
-    given = query_arguments(request)
+    try:
+        given = parse_query(query_of(request.uri))  # every parameter, declared or not, must be well-formed
+    except InputError as exc:
+        raise BadRequest(str(exc)) from None
     values: dict[str, Any] = {}
     for parameter in operation.query:
-        raw_values = given.get(parameter.name.encode("ascii"))
+        raw_values = given.get(parameter.name)
         if not raw_values:
             if parameter.required:
                 raise BadRequest(f"query parameter {parameter.name!r} is required")
             continue
-        try:
-            text = raw_values[-1].decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadRequest(f"query parameter {parameter.name!r} is not UTF-8") from None
-        value = _convert_query_value(parameter, text)
+        value = _convert_query_value(parameter, raw_values[-1])
         try:
             validate(value, parameter.schema, f"query parameter {parameter.name}")
         except SchemaError as exc:
@@ -359,9 +312,9 @@ def _read_body(request: Request, operation: Operation) -> Any:  # noqa: ANN401
             raise BadRequest("this operation needs a JSON body")
         return None
     try:
-        body = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        body = parse_json(data)
+    except InputError as exc:
+        raise BadRequest(str(exc)) from None
     try:
         validate(body, operation.body, "body")
     except SchemaError as exc:
@@ -483,7 +436,7 @@ class BaseEndpoint(Resource):
             try:
                 value = path.decode("utf-8")
             except UnicodeDecodeError:
-                return ErrorResource(NotFound(f"path segment {path!r} is not UTF-8"))
+                return ErrorResource(BadRequest("a path segment is not valid UTF-8 after percent-decoding"))
             values = getattr(request, _PATH_VALUES, None)
             if values is None:
                 values = {}
@@ -561,14 +514,17 @@ class BaseEndpoint(Resource):
         self._logger.error("Handler for %s %s failed:\n%s", exchange.request.method.decode("ascii", "replace"),
                            exchange.request.path.decode("utf-8", "replace"), failure.getTraceback())
         error = failure.value
-        return Response(error_payload(type(error).__name__, str(error)), status=HTTP_INTERNAL_SERVER_ERROR)
+        return Response(internal_error_payload(type(error).__name__, str(error)), status=HTTP_INTERNAL_SERVER_ERROR)
 
     def _delivery_failed(self, failure: Failure) -> None:
         self._logger.error("Could not deliver a REST response:\n%s", failure.getTraceback())
 
 
-__all__ = ["APIRequest", "BadRequest", "BaseEndpoint", "Conflict", "ErrorResource", "HTTP_BAD_REQUEST",
-           "HTTP_CONFLICT", "HTTP_INTERNAL_SERVER_ERROR", "HTTP_METHOD_NOT_ALLOWED", "HTTP_NOT_FOUND", "HTTP_OK",
-           "HTTP_PRECONDITION_FAILED", "HTTP_UNAUTHORIZED", "MethodNotAllowed", "NotFound", "Operation",
-           "PreconditionFailed", "QueryParameter", "RESTError", "Response", "Unauthorized", "api_method",
-           "error_payload", "error_response", "send"]
+__all__ = ["APIRequest", "BadRequest", "BaseEndpoint", "Conflict", "ErrorResource", "Forbidden", "HTTP_BAD_REQUEST",
+           "HTTP_CONFLICT", "HTTP_FORBIDDEN", "HTTP_INTERNAL_SERVER_ERROR", "HTTP_METHOD_NOT_ALLOWED",
+           "HTTP_MISDIRECTED_REQUEST", "HTTP_NO_CONTENT", "HTTP_NOT_FOUND", "HTTP_OK", "HTTP_PAYLOAD_TOO_LARGE",
+           "HTTP_PRECONDITION_FAILED", "HTTP_UNAUTHORIZED", "HTTP_UNSUPPORTED_MEDIA_TYPE", "MethodNotAllowed",
+           "MisdirectedRequest", "NotFound", "Operation", "PayloadTooLarge", "PreconditionFailed",
+           "QueryParameter", "RESTError", "Response", "UNAUTHORIZED_MESSAGE", "Unauthorized",
+           "UnsupportedMediaType", "api_method", "error_payload", "error_response", "internal_error_payload",
+           "send"]

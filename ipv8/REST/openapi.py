@@ -2,7 +2,8 @@
 
 Nothing here is maintained by hand: :func:`iter_routes` walks the :class:`~ipv8.REST.base_endpoint.BaseEndpoint`
 tree and :func:`build_openapi` turns each declared operation into a path item. Adding a resource to the tree
-is enough to document it.
+is enough to document it. :mod:`ipv8.REST.swagger` builds the Swagger 2.0 document from the same walk, with
+the same operation ids, so both documents always describe the same routes.
 """
 from __future__ import annotations
 
@@ -38,14 +39,30 @@ def iter_operations(root: BaseEndpoint) -> Iterator[tuple[str, str, Operation]]:
             yield path, method, endpoint.operations[method]
 
 
+def path_parameter_names(path: str) -> list[str]:
+    """The names of the ``{name}`` segments of ``path``, in order."""
+    return [segment[1:-1] for segment in path.split("/") if segment.startswith("{") and segment.endswith("}")]
+
+
+def operation_id(path: str, method: str) -> str:
+    """The ``operationId`` of ``method`` on ``path`` (``GET /overlays/statistics`` -> ``getOverlaysStatistics``)."""
+    return method.lower() + "".join(word.title() for word in re.split(r"[^0-9A-Za-z]+", path) if word)
+
+
+def api_description() -> dict[str, Any]:
+    """The ``info`` object both documents share."""
+    return {"title": API_TITLE, "version": __version__,
+            "description": "Inspect and steer a running IPv8 (txipv8) service."}
+
+
 def _path_parameters(path: str) -> list[dict[str, Any]]:
-    names = [segment[1:-1] for segment in path.split("/") if segment.startswith("{") and segment.endswith("}")]
-    return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names]
+    return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in path_parameter_names(path)]
 
 
 def _operation_object(path: str, method: str, operation: Operation, api_key_required: bool) -> dict[str, Any]:
     document: dict[str, Any] = {
-        "operationId": method.lower() + "".join(word.title() for word in re.split(r"[^0-9A-Za-z]+", path) if word),
+        "operationId": operation_id(path, method),
         "summary": operation.summary,
         "responses": {
             str(status): {"description": description,
@@ -85,8 +102,7 @@ def build_openapi(root: BaseEndpoint, api_key_required: bool = False) -> dict[st
         paths.setdefault(path, {})[method.lower()] = _operation_object(path, method, operation, api_key_required)
     document: dict[str, Any] = {
         "openapi": OPENAPI_VERSION,
-        "info": {"title": API_TITLE, "version": __version__,
-                 "description": "Inspect and steer a running IPv8 (txipv8) service."},
+        "info": api_description(),
         "paths": paths,
         "components": {"schemas": copy.deepcopy(SHARED_SCHEMAS)},
     }
@@ -99,4 +115,5 @@ def build_openapi(root: BaseEndpoint, api_key_required: bool = False) -> dict[st
     return document
 
 
-__all__ = ["API_TITLE", "OPENAPI_VERSION", "build_openapi", "iter_operations", "iter_routes"]
+__all__ = ["API_KEY_QUERY_SCHEME", "API_KEY_SCHEME", "API_TITLE", "OPENAPI_VERSION", "api_description",
+           "build_openapi", "iter_operations", "iter_routes", "operation_id", "path_parameter_names"]

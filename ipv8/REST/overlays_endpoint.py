@@ -14,7 +14,9 @@ _MAX_WRAPPING_DEPTH = 4
 
 ADDRESS_SCHEMA = obj(("ip", "port"), ip=string(), port=integer())
 AGGREGATE_SCHEMA = obj(num_up=integer(), num_down=integer(), bytes_up=integer(), bytes_down=integer(),
-                       diff_time=number(), description="Totals over all message types (empty without statistics).")
+                       diff_time=number(),
+                       description="Totals over all message types: zeros while statistics are off for the "
+                                   "community, empty when the service keeps no statistics.")
 NETWORK_STAT_SCHEMA = obj(
     identifier=integer(), num_up=integer(), num_down=integer(), bytes_up=integer(), bytes_down=integer(),
     first_measured_up=number(), first_measured_down=number(), last_measured_up=number(),
@@ -161,7 +163,8 @@ class OverlaysEndpoint(BaseEndpoint):
                 {200: obj(("overlays",), overlays=array(OVERLAY_SCHEMA))})
     def get_overlays(self, request: APIRequest) -> dict[str, Any]:
         """
-        ``statistics`` holds the traffic totals when the endpoint keeps statistics for that community.
+        ``statistics`` holds the traffic totals of the community (all zero while its statistics are off); it is
+        empty when the service's endpoint keeps no statistics at all.
         """
         session = self.session
         statistics = find_statistics_endpoint(session.endpoint)
@@ -171,7 +174,6 @@ class OverlaysEndpoint(BaseEndpoint):
     def _describe(self, overlay: Community, statistics: StatisticsEndpoint | None,
                   strategies: list[tuple[Any, Any, int]]) -> dict[str, Any]:
         prefix = overlay.get_prefix()
-        tracked = statistics is not None and prefix in statistics.statistics
         description: dict[str, Any] = {"overlay_name": type(overlay).__name__, "id": _hex(overlay.community_id)}
         description["my_peer"] = _hex(overlay.my_peer.public_key.key_to_bin())
         description["my_estimated_lan"] = _address(overlay.my_estimated_lan)
@@ -181,7 +183,8 @@ class OverlaysEndpoint(BaseEndpoint):
         description["peers"] = [_peer_entry(peer) for peer in overlay.get_peers()]
         # An overlay that brought its own Network does not share peers with the rest of the service.
         description["is_isolated"] = overlay.network is not self.session.network
-        description["statistics"] = statistics.get_aggregate_statistics(prefix) if tracked else {}
+        # Like py-ipv8: zeros for a community whose statistics are off, {} only without a StatisticsEndpoint.
+        description["statistics"] = statistics.get_aggregate_statistics(prefix) if statistics is not None else {}
         description["strategies"] = [{"name": type(strategy).__name__, "target_peers": target}
                                      for owner, strategy, target in strategies if owner is overlay]
         return description

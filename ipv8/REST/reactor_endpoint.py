@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from functools import partial
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from twisted.internet.task import LoopingCall
 from twisted.python.reflect import safe_repr
@@ -31,7 +31,7 @@ class ReactorLagProbe:
 
     A ``LoopingCall`` ticks every ``interval`` seconds. When the reactor is busy, a tick runs late; the
     delay between the slot the tick was due in and the moment it ran is one lag sample. The last
-    ``history`` samples are kept.
+    ``history`` samples are kept, and every sample is handed to the callables in :attr:`listeners`.
 
     :param interval: seconds between ticks.
     :param history: how many samples to keep.
@@ -50,6 +50,8 @@ class ReactorLagProbe:
         self.clock = clock if clock is not None else get_reactor()
         #: ``(time the tick ran, lag in seconds)``, oldest first.
         self.samples: deque[tuple[float, float]] = deque(maxlen=history)
+        #: Called with ``(time the tick ran, lag)`` after every tick.
+        self.listeners: list[Callable[[float, float], None]] = []
         self._loop: LoopingCall | None = None
         self._due = 0.0
 
@@ -75,11 +77,14 @@ class ReactorLagProbe:
 
     def _tick(self) -> None:
         now = self.clock.seconds()
-        self.samples.append((now, max(0.0, now - self._due)))
+        lag = max(0.0, now - self._due)
+        self.samples.append((now, lag))
         # LoopingCall skips the slots that passed while the reactor was blocked: the next tick is due in
         # the first slot after now, counted from the start of the loop.
         start = self._loop.starttime
         self._due = start + self.interval * (math.floor((now - start) / self.interval) + 1)
+        for listener in list(self.listeners):
+            listener(now, lag)
 
     def summary(self) -> dict[str, Any]:
         """The measurements as a JSON-ready dict (lags in seconds)."""
@@ -110,6 +115,12 @@ def describe_tasks(manager: Any) -> list[dict[str, Any]]:  # noqa: ANN401
     """The live tasks of a :class:`~ipv8.taskmanager.TaskManager`: name, and interval for periodic ones."""
     describe = getattr(manager, "get_task_descriptions", None)
     return describe() if describe is not None else []
+
+
+def task_owners(session: Any) -> list[Any]:  # noqa: ANN401
+    """The session and its overlays, as far as they are task managers."""
+    owners = [session] + list(getattr(session, "overlays", ()))
+    return [owner for owner in owners if hasattr(owner, "register_task")]
 
 
 LAG_SCHEMA = obj(
@@ -160,8 +171,7 @@ class ReactorEndpoint(BaseEndpoint):
         super().shutdown()
 
     def _task_owners(self) -> Iterable[Any]:
-        owners = [self.session] + list(getattr(self.session, "overlays", ()))
-        return [owner for owner in owners if hasattr(owner, "register_task")]
+        return task_owners(self.session)
 
     @api_method("GET", "Reactor lag, pending delayed calls and the tasks of every overlay.",
                 {200: REACTOR_SCHEMA},
@@ -188,4 +198,4 @@ class ReactorEndpoint(BaseEndpoint):
         }
 
 
-__all__ = ["ReactorEndpoint", "ReactorLagProbe", "callable_name", "describe_tasks"]
+__all__ = ["ReactorEndpoint", "ReactorLagProbe", "callable_name", "describe_tasks", "task_owners"]

@@ -1,16 +1,16 @@
 """Serve the REST resource tree over HTTP or HTTPS: :class:`RESTManager` and the site in front of the tree.
 
-The site does the work that must happen before any resource is touched: it answers CORS preflight
-requests and refuses requests without the right API key (``X-Api-Key`` header or ``apikey`` query
-parameter). The generated documentation under ``/docs`` stays readable without the key.
+The site does the work that must happen before any resource is touched (see :mod:`ipv8.REST.guard`): it
+checks the ``Host`` and ``Origin`` headers, the API key (``X-Api-Key`` header or ``apikey`` query
+parameter), the body size and media type, answers CORS preflight requests of allowed origins and refuses
+malformed paths. The generated documentation under ``/docs`` stays readable without the key.
 """
 from __future__ import annotations
 
-import hmac
 import logging
 import os
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_to_bytes
+import secrets
+from typing import TYPE_CHECKING, Any, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList, fail, maybeDeferred, succeed
 from twisted.protocols.policies import WrappingFactory
@@ -19,7 +19,10 @@ from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from ..util import get_reactor
-from .base_endpoint import ErrorResource, Unauthorized, query_arguments
+from .base_endpoint import BadRequest, BaseEndpoint, ErrorResource
+from .guard import (CORS_ALLOWED_HEADERS, CORS_ALLOWED_METHODS, CORS_MAX_AGE, DEFAULT_MAX_BODY_SIZE, NOSNIFF,
+                    APIChannel, GuardedRequest, GuardPolicy, cors_headers, is_loopback_address, is_preflight, screen)
+from .inputs import InputError, check_path
 from .reactor_endpoint import ReactorLagProbe
 from .root_endpoint import RootEndpoint
 from .tls import tls_wrapper
@@ -28,76 +31,122 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort
     from twisted.web.server import Request
 
-    from .base_endpoint import BaseEndpoint
-
 logger = logging.getLogger(__name__)
 
-#: Top-level segment that needs no API key: the generated documentation.
-PUBLIC_SEGMENT = b"docs"
 #: Seconds ``stop()`` gives open connections to close before cutting them.
 CLOSE_TIMEOUT = 5.0
-CORS_ALLOWED_METHODS = b"GET, PUT, POST, PATCH, DELETE, OPTIONS"
-CORS_MAX_AGE = b"86400"
+#: Bytes of randomness in a key made by :func:`generate_api_key`.
+API_KEY_BYTES = 32
+
+
+def generate_api_key(nbytes: int = API_KEY_BYTES) -> str:
+    """A fresh random API key (URL-safe text, so it also works in the ``apikey`` query parameter)."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def is_public_tree(endpoint: BaseEndpoint) -> bool:
+    """Whether every operation under ``endpoint`` is declared ``public`` (and there is at least one)."""
+    operations = []
+    pending = [endpoint]
+    while pending:
+        current = pending.pop()
+        operations.extend(current.operations.values())
+        pending.extend(child for _, child in current.child_endpoints())
+    return bool(operations) and all(operation.public for operation in operations)
 
 
 class PreflightResource(Resource):
-    """Answers a CORS preflight request: every origin, method and header may be used."""
+    """
+    Answers a CORS preflight request with 204. The site has already refused foreign origins and added
+    ``Access-Control-Allow-Origin`` for allowed ones; without that header the browser refuses by itself.
+    """
 
     isLeaf = True
 
     def render(self, request: Request) -> bytes:
         """Send the permissions with an empty 204 answer."""
         request.setResponseCode(204)
-        request.setHeader(b"Access-Control-Allow-Methods", CORS_ALLOWED_METHODS)
-        requested = request.getHeader(b"Access-Control-Request-Headers")
-        request.setHeader(b"Access-Control-Allow-Headers", requested or b"*")
-        request.setHeader(b"Access-Control-Max-Age", CORS_MAX_AGE)
+        if request.responseHeaders.hasHeader(b"Access-Control-Allow-Origin"):
+            request.setHeader(b"Access-Control-Allow-Methods", CORS_ALLOWED_METHODS.encode("ascii"))
+            request.setHeader(b"Access-Control-Allow-Headers", CORS_ALLOWED_HEADERS.encode("ascii"))
+            request.setHeader(b"Access-Control-Max-Age", CORS_MAX_AGE.encode("ascii"))
         return b""
 
 
 class APISite(Site):
     """
-    The ``twisted.web`` site of the REST API: CORS, the API key gate, then the resource tree.
+    The ``twisted.web`` site of the REST API: the gate of :mod:`ipv8.REST.guard`, then the resource tree.
 
     :param root: the root of the resource tree.
-    :param api_key: the key every request (except for ``/docs`` and CORS preflights) must carry;
-                    ``None`` or empty for an open API.
+    :param api_key: the key every request (except for public routes like ``/docs`` and CORS preflights)
+                    must carry; ``None`` or empty for an open API.
+    :param cors_origins: origins (``https://app.example``) whose web pages may call the API.
+    :param allowed_hosts: ``Host`` values accepted besides ``localhost`` and loopback addresses.
+    :param max_body_size: the largest accepted request body, in bytes.
+    :param check_host: check the ``Host`` header (the manager does so when listening on loopback).
+    :raises TypeError: for options of the wrong type.
+    :raises ValueError: for a malformed origin or host, or a body limit below 1.
     """
 
     noisy = False
-
     displayTracebacks = False
+    protocol = APIChannel
 
-    def __init__(self, root: BaseEndpoint, api_key: str | None = None) -> None:
+    def __init__(self, root: BaseEndpoint, api_key: str | None = None, *, cors_origins: Sequence[str] = (),
+                 allowed_hosts: Sequence[str] = (), max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+                 check_host: bool = True) -> None:
         """Create the site; see the class documentation."""
-        super().__init__(root)
+        super().__init__(root, requestFactory=GuardedRequest)
+        self.policy = GuardPolicy.build(api_key or None, cors_origins, allowed_hosts, max_body_size, check_host,
+                                        self.is_public_segment)
+        #: The key in force (``None``: open API); the documentation reads it to declare the security scheme.
         self.api_key = api_key or None
 
+    def is_public_segment(self, segment: bytes) -> bool:
+        """Whether the top-level path ``segment`` holds only public operations (the documentation)."""
+        child = self.resource.children.get(segment) if isinstance(self.resource, Resource) else None
+        return isinstance(child, BaseEndpoint) and is_public_tree(child)
+
     def getResourceFor(self, request: Request) -> Resource:  # noqa: N802 - twisted.web's name
-        """Answer preflights and refuse unauthorised requests before the tree is traversed."""
-        request.setHeader(b"Access-Control-Allow-Origin", b"*")
-        if request.method == b"OPTIONS" and request.getHeader(b"Access-Control-Request-Method") is not None:
-            return PreflightResource()  # browsers never send credentials with a preflight
-        if not self.is_authorized(request):
-            return ErrorResource(Unauthorized("missing or wrong API key (send it in the X-Api-Key header)"))
+        """Refuse what the gate refuses, answer preflights and malformed paths, then traverse the tree."""
+        secure = request.isSecure()
+        request.setHeader(NOSNIFF[0].encode("ascii"), NOSNIFF[1].encode("ascii"))
+        for name, value in cors_headers(self.policy, request.requestHeaders, secure).items():
+            request.setHeader(name.encode("ascii"), value.encode("latin-1"))
+        if not getattr(request, "txipv8_screened", False):
+            # The connection did not screen it (another channel class): do it now, before anything is parsed.
+            verdict = screen(self.policy, request.method, request.uri, request.requestHeaders,
+                             _body_length(request), secure)
+            if verdict is not None:
+                return ErrorResource(verdict)
+        if is_preflight(request.method, request.requestHeaders):
+            return PreflightResource()
+        try:
+            check_path(request.path)
+        except InputError as exc:
+            return ErrorResource(BadRequest(str(exc)))
         return super().getResourceFor(request)
 
     def is_authorized(self, request: Request) -> bool:
-        """Whether ``request`` may be served: no key is set, the path is public, or it carries the key."""
-        if self.api_key is None:
-            return True
-        first_segment = request.path[1:].split(b"/", 1)[0]
-        if unquote_to_bytes(first_segment) == PUBLIC_SEGMENT:
-            return True
-        given = request.getHeader(b"X-Api-Key")
-        if given is None:
-            given = (query_arguments(request).get(b"apikey") or [None])[-1]
-        return given is not None and hmac.compare_digest(given, self.api_key.encode("utf-8"))
+        """Whether ``request`` passes the gate (right key, public path or open API, acceptable headers)."""
+        return screen(self.policy, request.method, request.uri, request.requestHeaders, 0,
+                      request.isSecure()) is None
 
     def log(self, request: Request) -> None:
         """Log the request at debug level (the path only: the query string may hold the API key)."""
         logger.debug("%s %s -> %s", request.method.decode("ascii", "replace"),
                      request.path.decode("utf-8", "replace"), request.code)
+
+
+def _body_length(request: Request) -> int:
+    content = request.content
+    if content is None:
+        return 0
+    position = content.tell()
+    content.seek(0, os.SEEK_END)
+    length = content.tell()
+    content.seek(position)
+    return length
 
 
 class ConnectionTracker(WrappingFactory):
@@ -176,27 +225,34 @@ class RESTManager:
 
     # Life cycle -----------------------------------------------------------------------------------------------
 
-    def start(self, port: int = 8085, host: str = "127.0.0.1", api_key: str | None = None,
-              ssl_context: Any = None, cert_file: str | os.PathLike | None = None) -> Deferred[int]:  # noqa: ANN401
+    def start(self, port: int = 8085, host: str = "127.0.0.1", api_key: str | None = None,  # noqa: PLR0913
+              ssl_context: Any = None, cert_file: str | os.PathLike | None = None, *,  # noqa: ANN401
+              cors_origins: Sequence[str] = (), allowed_hosts: Sequence[str] = (),
+              max_body_size: int = DEFAULT_MAX_BODY_SIZE) -> Deferred[int]:
         """
         Listen on ``host``:``port`` (``port=0`` picks a free port) and serve the API.
 
-        :param api_key: when set, every request outside ``/docs`` must carry it.
+        :param api_key: when set, every request outside ``/docs`` must carry it (see :func:`generate_api_key`).
         :param ssl_context: serve HTTPS; an ``ssl.SSLContext``, a PEM file path, a pyOpenSSL ``Context`` or
                             a Twisted server context factory (see :mod:`ipv8.REST.tls`).
         :param cert_file: serve HTTPS with the certificate and private key in this PEM file.
+        :param cors_origins: origins (``"https://app.example"``) whose web pages may call the API; by default
+                             no web page of another origin may.
+        :param allowed_hosts: ``Host`` header values (``"name"`` or ``"name:port"``) accepted besides
+                              ``localhost`` and loopback IP addresses. The ``Host`` header is checked when
+                              ``host`` is a loopback address, or whenever this list is not empty.
+        :param max_body_size: the largest request body accepted, in bytes (413 beyond it).
         :returns: a Deferred that fires with the port number actually listened on. It fails with
                   ``RuntimeError`` when already started, ``TypeError``/``ValueError``/``OSError`` for unusable
-                  TLS settings or API key, and ``twisted.internet.error.CannotListenError`` when the port is
-                  taken.
+                  TLS settings, API key or options, and ``twisted.internet.error.CannotListenError`` when the
+                  port is taken.
         """
         if self.listening_port is not None:
             return fail(RuntimeError("the REST API is already running; stop() it first"))
         try:
-            if api_key is not None and not isinstance(api_key, str):
-                raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
+            site = APISite(self.root_endpoint, api_key, cors_origins=cors_origins, allowed_hosts=allowed_hosts,
+                           max_body_size=max_body_size, check_host=is_loopback_address(host))
             wrap_tls = tls_wrapper(ssl_context, cert_file)
-            site = APISite(self.root_endpoint, api_key)
             tracker = ConnectionTracker(site)
             listening = self.reactor.listenTCP(port, wrap_tls(tracker) if wrap_tls else tracker, interface=host)
         except Exception:  # noqa: BLE001 - reported through the Deferred
@@ -228,6 +284,11 @@ class RESTManager:
     # Where we are ---------------------------------------------------------------------------------------------
 
     @property
+    def api_key(self) -> str | None:
+        """The API key requests must carry while running (``None``: open API, or not running)."""
+        return None if self.site is None else self.site.api_key
+
+    @property
     def port(self) -> int | None:
         """The TCP port being listened on, or None when stopped."""
         return None if self.listening_port is None else self.listening_port.getHost().port
@@ -241,4 +302,5 @@ class RESTManager:
         return f"{self._scheme}://{f'[{host}]' if ':' in host else host}:{self.port}"
 
 
-__all__ = ["APISite", "ConnectionTracker", "PreflightResource", "RESTManager"]
+__all__ = ["APISite", "ConnectionTracker", "DEFAULT_MAX_BODY_SIZE", "PreflightResource", "RESTManager",
+           "generate_api_key", "is_public_tree"]

@@ -1,6 +1,7 @@
 """The root of the REST resource tree and the place to plug in more resources."""
 from __future__ import annotations
 
+from .asyncio_endpoint import AsyncioEndpoint
 from .base_endpoint import BaseEndpoint
 from .docs_endpoint import DocsEndpoint
 from .isolation_endpoint import IsolationEndpoint
@@ -12,7 +13,7 @@ from .reactor_endpoint import ReactorEndpoint, ReactorLagProbe
 
 class RootEndpoint(BaseEndpoint):
     """
-    ``/``: holds ``/network``, ``/overlays``, ``/isolation``, ``/debug/reactor`` and ``/docs``.
+    ``/``: holds ``/network``, ``/overlays``, ``/isolation``, ``/asyncio``, ``/debug/reactor`` and ``/docs``.
 
     Subsystems add their own resources with :meth:`register_endpoint`.
 
@@ -25,7 +26,9 @@ class RootEndpoint(BaseEndpoint):
         self.add_endpoint("network", NetworkEndpoint())
         self.add_endpoint("overlays", OverlaysEndpoint())
         self.add_endpoint("isolation", IsolationEndpoint())
-        self.register_endpoint("debug/reactor", ReactorEndpoint(lag_probe))
+        reactor_endpoint = ReactorEndpoint(lag_probe)
+        self.register_endpoint("debug/reactor", reactor_endpoint)
+        self.add_endpoint("asyncio", AsyncioEndpoint(reactor_endpoint.reactor))
         self.add_endpoint("docs", DocsEndpoint(self))
 
     def register_endpoint(self, path: str, endpoint: BaseEndpoint) -> BaseEndpoint:

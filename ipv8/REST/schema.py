@@ -24,17 +24,21 @@ SUCCESS_REF: Schema = {"$ref": "#/components/schemas/Success"}
 SHARED_SCHEMAS: dict[str, Schema] = {
     "Error": {
         "type": "object",
-        "required": ["success", "error"],
+        "required": ["error"],
+        "description": "py-ipv8's error shapes: {\"success\": false, \"error\": \"<message>\", \"error_code\": ...} "
+                       "for a refused request, {\"error\": \"Unauthorized access\"} for a missing or wrong API key, "
+                       "and {\"success\": false, \"error\": {\"code\": ..., \"message\": ...}} for a 500.",
         "properties": {
             "success": {"type": "boolean", "enum": [False]},
             "error": {
-                "type": "object",
-                "required": ["code", "message"],
+                "type": ["string", "object"],
+                "description": "What went wrong, for humans (an object with code and message for a 500).",
                 "properties": {
-                    "code": {"type": "string", "description": "Machine-readable kind of error."},
-                    "message": {"type": "string", "description": "What went wrong, for humans."},
+                    "code": {"type": "string", "description": "Class name of the exception."},
+                    "message": {"type": "string", "description": "The exception's message."},
                 },
             },
+            "error_code": {"type": "string", "description": "Machine-readable kind of error (txipv8 only)."},
         },
     },
     "Success": {

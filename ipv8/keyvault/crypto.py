@@ -5,19 +5,20 @@ Use the shared :data:`default_eccrypto` unless you want to change behaviour, in 
 
 Security levels and what they produce (public key / signature sizes in bytes):
 
-* ``very-low``: sect163k1, 66 / 42, via ``cryptography`` (legacy)
-* ``low``: sect233k1, 84 / 60, via ``cryptography`` (legacy)
-* ``medium``: sect409k1, 128 / 104, via ``cryptography`` (legacy)
-* ``high``: sect571r1, 170 / 144, via ``cryptography`` (legacy)
+* ``very-low``: sect163k1, 66 / 42 (legacy)
+* ``low``: sect233k1, 84 / 60 (legacy)
+* ``medium``: sect409k1, 128 / 104 (legacy)
+* ``high``: sect571r1, 170 / 144 (legacy)
 * ``curve25519``: X25519 + Ed25519, 74 / 64, via libsodium (libnacl)
 
-The four legacy levels exist for compatibility with Dispersy-era peers and need a ``cryptography``
-release older than 47; with a newer one they raise :class:`UnsupportedCurveError`. Loading accepts
+The four legacy levels exist for compatibility with Dispersy-era peers. Their ECDSA runs in the system
+OpenSSL ``libcrypto`` (through ctypes) when it has binary curves, else in a slower pure-Python fallback
+(:mod:`ipv8.keyvault._legacy`); they do not depend on the ``cryptography`` version. Loading accepts
 ``high`` keys on both sect571r1 (IPv8 1.x) and sect571k1 (what pyipv8 3.x generates).
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from . import _legacy
 from .exceptions import (
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 _CURVE25519 = "curve25519"
+_K = TypeVar("_K", bound=M2CryptoPK)
 _LIBNACL_LENGTH = 74
 
 
@@ -72,7 +74,7 @@ class ECCrypto:
         if curve == _CURVE25519:
             return True
         try:
-            _legacy.backend_curve(_legacy.curve_by_name(curve))
+            _legacy.backend_for(_legacy.curve_by_name(curve))
         except InvalidKeyError:
             return False
         return True
@@ -81,7 +83,8 @@ class ECCrypto:
         """Return a new private key for ``security_level`` (see :attr:`security_levels`).
 
         :raises UnknownSecurityLevelError: if the level does not exist.
-        :raises UnsupportedCurveError: for a legacy level the installed ``cryptography`` cannot serve.
+        :raises UnsupportedCurveError: for a legacy level when ``TXIPV8_LEGACY_BACKEND`` forces a backend
+            that lacks the curve.
         """
         curve = self.CURVES.get(security_level) if isinstance(security_level, str) else None
         if curve is None:
@@ -121,7 +124,7 @@ class ECCrypto:
         :raises InvalidKeyError: if ``string`` is not a loadable private key (wrong type, prefix, length,
             broken DER, foreign curve).
         :raises UnsupportedCurveError: (an :class:`InvalidKeyError`) a legacy key whose curve the
-            installed ``cryptography`` lacks.
+            forced legacy backend lacks (see :mod:`ipv8.keyvault._legacy`).
         """
         data = self._bytes(string, "private")
         if data.startswith(PRIVATE_PREFIX):
@@ -134,7 +137,7 @@ class ECCrypto:
 
         :raises InvalidKeyError: if ``string`` is not a loadable public key.
         :raises UnsupportedCurveError: (an :class:`InvalidKeyError`) a legacy key whose curve the
-            installed ``cryptography`` lacks.
+            forced legacy backend lacks (see :mod:`ipv8.keyvault._legacy`).
         """
         data = self._bytes(string, "public")
         if data.startswith(PUBLIC_PREFIX):
@@ -187,7 +190,7 @@ class ECCrypto:
             raise InvalidKeyError(f"a {name} key is {_LIBNACL_LENGTH} bytes, got {len(data)}")
 
     @staticmethod
-    def _legacy(key_class: type, data: bytes, prefix_name: str) -> Key:
+    def _legacy(key_class: type[_K], data: bytes, prefix_name: str) -> _K:
         try:
             return key_class(keystring=data)
         except UnsupportedCurveError:

@@ -6,8 +6,9 @@ Every error about key material derives from :class:`KeyVaultError`, which is a :
 * :class:`InvalidKeyError`: bytes that are not a key this library can load (wrong prefix, wrong length,
   broken DER, unknown curve). Raised by ``key_from_private_bin`` / ``key_from_public_bin``.
 * :class:`UnsupportedCurveError`: the key (or security level) is a legal Dispersy legacy key, but the
-  installed ``cryptography`` package cannot handle its binary curve. It is an :class:`InvalidKeyError` so
-  one ``except InvalidKeyError`` covers "this key cannot be used here".
+  legacy backend forced with ``TXIPV8_LEGACY_BACKEND`` cannot handle its binary curve (by default a
+  pure-Python fallback always can). It is an :class:`InvalidKeyError` so one ``except InvalidKeyError``
+  covers "this key cannot be used here".
 * :class:`InvalidKeyFileError`: a key file holds no loadable private key; the message names the file.
 * :class:`KeyFileExistsError`: saving would overwrite an existing key file (a :class:`FileExistsError`).
 * :class:`UnknownSecurityLevelError`: ``generate_key`` got a name that is not a security level.
@@ -27,7 +28,7 @@ class InvalidKeyError(KeyVaultError):
 
 
 class UnsupportedCurveError(InvalidKeyError):
-    """A legacy (binary) elliptic curve is needed but the installed ``cryptography`` lacks it."""
+    """A legacy (binary) elliptic curve is needed but the selected legacy backend lacks it."""
 
 
 class InvalidKeyFileError(InvalidKeyError):

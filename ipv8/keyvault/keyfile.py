@@ -5,13 +5,17 @@ Loading also understands two older layouts: an unencrypted ``-----BEGIN EC PRIVA
 (Dispersy/M2Crypto era) and a bare 64-byte curve25519 key without the ``LibNaCLSK:`` prefix.
 
 New files are created with permissions 0600 from the start (never widened and narrowed afterwards),
-and an existing file is only replaced when the caller passes ``overwrite=True``.
+and an existing file is only replaced when the caller passes ``overwrite=True``. Loading a file that other
+users may read or write logs a warning (:func:`insecure_mode` tells which files those are): whoever can
+read a key file can act as its owner.
 """
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
+import stat
 from typing import TYPE_CHECKING, Union
 
 from .crypto import default_eccrypto
@@ -27,6 +31,7 @@ __all__ = [
     "KEY_FILE_MODE",
     "InvalidKeyFileError",
     "KeyFileExistsError",
+    "insecure_mode",
     "load_or_generate_private_key",
     "load_private_key",
     "save_private_key",
@@ -37,6 +42,8 @@ StrPath = Union[str, "os.PathLike[str]"]
 #: Permission bits of newly written key files (owner read/write only).
 KEY_FILE_MODE = 0o600
 _BARE_LIBNACL_LENGTH = 64
+#: Permission bits that let users other than the owner at a key file.
+_OTHERS_MASK = 0o077
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -84,6 +91,22 @@ def save_private_key(key: PrivateKey, path: StrPath, overwrite: bool = False) ->
         raise
 
 
+logger = logging.getLogger(__name__)
+
+
+def insecure_mode(path: StrPath | int) -> int | None:
+    """The permission bits of ``path`` (a file name or an open descriptor) if users other than its owner may access it, else None.
+
+    Always None on Windows, where these bits do not describe who may read a file.
+
+    :raises OSError: if ``path`` cannot be inspected.
+    """
+    if os.name == "nt":
+        return None
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    return mode if mode & _OTHERS_MASK else None
+
+
 def _decode_key_file(content: bytes, crypto: ECCrypto) -> PrivateKey:
     stripped = content.strip()
     if stripped.startswith(b"-----BEGIN"):
@@ -105,7 +128,11 @@ def load_private_key(path: StrPath, crypto: ECCrypto | None = None) -> PrivateKe
     :raises OSError: if the file cannot be read (e.g. :class:`FileNotFoundError`).
     """
     with open(path, "rb") as handle:
+        mode = insecure_mode(handle.fileno())
         content = handle.read()
+    if mode is not None:
+        logger.warning("The private key file %s is accessible by other users (mode %04o): run chmod 600 on it",
+                       os.fspath(path), mode)
     try:
         return _decode_key_file(content, crypto or default_eccrypto)
     except InvalidKeyError as exc:

@@ -23,17 +23,36 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from twisted.internet.defer import Deferred, gatherResults
 
-from ..community import DROP_PEER_LIMIT, Community, CommunitySettings
+from ..bounded import AgedMap
+from ..community import (
+    DROP_PEER_LIMIT,
+    DROP_RATE_LIMITED,
+    DROP_REPLAY,
+    DROP_UNSOLICITED,
+    Community,
+    CommunitySettings,
+)
 from ..lazy_community import HEADER_SIZE, lazy_wrapper, lazy_wrapper_unsigned
 from ..messaging.addresses import UDPv4Address
-from ..messaging.payload_headers import BinMemberAuthenticationPayload, GlobalTimeDistributionPayload
+from ..messaging.payload import IntroductionRequestPayload
+from ..messaging.payload_headers import (
+    BinMemberAuthenticationPayload,
+    GlobalTimeDistributionPayload,
+)
+from ..messaging.rate_limit import PerSourceRateLimiter
 from ..messaging.serialization import PackError
 from ..peer import Peer
 from ..requestcache import NumberCacheWithName, RequestCache
 from .churn import RandomChurn
 from .discovery import DiscoveryStrategy, overlay_clock
-from .payload import (DISPERSY_MARKER, DiscoveryIntroductionRequestPayload, PingPayload, PongPayload,
-                      SimilarityRequestPayload, SimilarityResponsePayload)
+from .payload import (
+    DISPERSY_MARKER,
+    DiscoveryIntroductionRequestPayload,
+    PingPayload,
+    PongPayload,
+    SimilarityRequestPayload,
+    SimilarityResponsePayload,
+)
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
@@ -62,11 +81,7 @@ def _ipv4_or_nothing(address: Address | None) -> Address:
 
 
 class DiscoverySettings(CommunitySettings):
-    """Settings of the :class:`DiscoveryCommunity`."""
-
-    #: The clock for ping timeouts and round-trip times, and the reactor of the community's tasks
-    #: (``None``: the global reactor). Tests pass a :class:`twisted.internet.task.Clock`.
-    reactor: IReactorTime | None = None
+    """Settings of the :class:`DiscoveryCommunity` (its ``clock`` also times pings and round trips)."""
 
 
 class PingRequestCache(NumberCacheWithName):
@@ -143,17 +158,22 @@ class DiscoveryCommunity(Community):
     community_id = bytes.fromhex("7e313685c1912a141279f8248fc8db5899c5df5a")
     settings_class = DiscoverySettings
 
+    #: Similarity requests answered per second per source IP (more are dropped).
+    similarity_rate_limit: float = 5.0
+
     def __init__(self, settings: CommunitySettings) -> None:
         """Register the four messages and create the ping cache."""
-        reactor = getattr(settings, "reactor", None)
         super().__init__(settings)
-        if reactor is not None:
-            self._reactor = reactor
-        self.request_cache = RequestCache(reactor)
+        self.request_cache = RequestCache(self._reactor)
         self.add_message_handler(SimilarityRequestPayload, self.on_similarity_request)
         self.add_message_handler(SimilarityResponsePayload, self.on_similarity_response)
         self.add_message_handler(PingPayload, self.on_ping)
         self.add_message_handler(PongPayload, self.on_pong)
+        # (identifier, address) of our similarity requests: only their answers make a peer verified.
+        self._similarity_asked: AgedMap = AgedMap(self.max_outstanding_introductions, self.introduction_answer_timeout)
+        # Each request is answered once per local identity, signed: keep the node from being a reflector.
+        self._similarity_limiter = PerSourceRateLimiter(self.similarity_rate_limit, 2 * self.similarity_rate_limit,
+                                                        self.puncture_total_rate, 2 * self.puncture_total_rate)
 
     def get_available_strategies(self) -> dict[str, type[DiscoveryStrategy]]:
         """The strategies the configuration may name for this community."""
@@ -208,12 +228,17 @@ class DiscoveryCommunity(Community):
     def send_similarity_request(self, address: Address) -> None:
         """Send ``address`` one similarity request per local identity."""
         for identity in self.local_identities():
-            self.endpoint.send(address, self.create_similarity_request(identity))
+            packet = self.create_similarity_request(identity)
+            self._similarity_asked.set((self.global_time % 65536, tuple(address)), None, self._now())
+            self.endpoint.send(address, packet)
 
     @lazy_wrapper(GlobalTimeDistributionPayload, SimilarityRequestPayload)
     def on_similarity_request(self, peer: Peer, dist: GlobalTimeDistributionPayload,
                               payload: SimilarityRequestPayload) -> None:
-        """Note the requester's communities and answer once per local identity."""
+        """Note the requester's communities and answer once per local identity (rate-limited per source)."""
+        if not self._similarity_limiter.allow(peer.address[0], self._now()):
+            self.drop_counts[DROP_RATE_LIMITED] += 1
+            return
         self.network.discover_services(peer, payload.preference_list)
         for identity in self.local_identities():
             self.endpoint.send(peer.address, self.create_similarity_response(payload.identifier, identity))
@@ -221,7 +246,16 @@ class DiscoveryCommunity(Community):
     @lazy_wrapper(GlobalTimeDistributionPayload, SimilarityResponsePayload)
     def on_similarity_response(self, peer: Peer, dist: GlobalTimeDistributionPayload,
                                payload: SimilarityResponsePayload) -> None:
-        """Accept the responder as a verified peer running the listed communities (room permitting)."""
+        """Accept the responder as a verified peer running the listed communities (room permitting).
+
+        Only an answer to a request of ours, from the address we asked, counts.
+        """
+        asked = next(((payload.identifier, tuple(address)) for address in peer.addresses.values()
+                      if (payload.identifier, tuple(address)) in self._similarity_asked), None)
+        if asked is None or self._similarity_asked.get(asked, self._now(), False) is False:
+            self.drop_counts[DROP_UNSOLICITED] += 1
+            return
+        # Not used up: the responder answers once per identity it has, all with this identifier.
         if 0 <= self.max_peers < len(self.get_peers()) and peer not in self.network.verified_peers:
             self.drop_counts[DROP_PEER_LIMIT] += 1
             return
@@ -305,14 +339,17 @@ class DiscoveryCommunity(Community):
     def _on_dispersy_introduction_request(self, source_address: Address, key_bin: bytes,
                                           dist: GlobalTimeDistributionPayload,
                                           payload: DiscoveryIntroductionRequestPayload) -> None:
-        if 0 <= self.max_peers < len(self.get_peers()):
-            self.drop_counts[DROP_PEER_LIMIT] += 1
+        if not self.accept_global_time(key_bin, IntroductionRequestPayload.msg_id, dist.global_time, source_address):
+            self.drop_counts[DROP_REPLAY] += 1
             return
         peer = self.network.get_verified_by_public_key_bin(key_bin)
         if peer is None:
-            peer = Peer(key_bin, source_address)
+            peer = Peer(key_bin, source_address, clock=self.clock)
         else:
             peer.add_address(source_address)
+        if not self._make_room_for(peer):
+            self.drop_counts[DROP_PEER_LIMIT] += 1
+            return
         self.network.add_verified_peer(peer)
         self.network.discover_services(peer, [self.community_id])
         wanted = next((candidate for candidate in self.network.get_verified_peers()

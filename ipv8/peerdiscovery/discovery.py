@@ -15,7 +15,7 @@ Time
 ====
 Strategies read the time from a Twisted clock, so tests can drive them with
 :class:`twisted.internet.task.Clock`. Pass ``clock=`` to pick one; otherwise the overlay's reactor is used
-(``overlay._reactor``, the clock of its :class:`~ipv8.taskmanager.TaskManager`), or the global reactor. A real
+(``overlay.clock``, the clock of its :class:`~ipv8.taskmanager.TaskManager`), or the global reactor. A real
 reactor's ``seconds()`` is the wall clock, the same clock :attr:`ipv8.peer.Peer.last_response` is kept in.
 
 Threads
@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from zope.interface import Attribute, Interface, implementer
 
+from ..taskmanager import TaskManager
 from ..util import get_reactor
+from .network import Network
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
@@ -61,9 +63,11 @@ class IDiscoveryStrategy(Interface):
 
 
 def overlay_clock(overlay: Any) -> IReactorTime:  # noqa: ANN401 - any overlay-like object
-    """The clock an overlay schedules its tasks on: its ``_reactor`` when set, else the global reactor."""
-    clock = getattr(overlay, "_reactor", None)
-    return clock if clock is not None else get_reactor()
+    """The clock an overlay schedules its tasks on (a :class:`~ipv8.taskmanager.TaskManager`'s ``clock``).
+
+    Overlays that are not task managers (test doubles) use the global reactor.
+    """
+    return overlay.clock if isinstance(overlay, TaskManager) else get_reactor()
 
 
 @implementer(IDiscoveryStrategy)
@@ -119,6 +123,9 @@ class RandomWalk(DiscoveryStrategy[Any]):
     :param clock: see :class:`DiscoveryStrategy`.
     """
 
+    #: Random picks tried per step before giving up (the picks skip walks still waiting for an answer).
+    _PICK_ATTEMPTS = 8
+
     def __init__(self, overlay: Any, timeout: float = 3.0, window_size: int = 5,  # noqa: ANN401
                  reset_chance: int = 50, target_interval: float = 0, *, clock: IReactorTime | None = None) -> None:
         """Create a walker with nothing in flight."""
@@ -141,15 +148,42 @@ class RandomWalk(DiscoveryStrategy[Any]):
                 return
             if 0 < self.window_size <= len(self.intro_timeouts):
                 return
-            candidates = [address for address in self.overlay.get_walkable_addresses()
-                          if address not in self.intro_timeouts]
-            if candidates and random.randrange(256) >= self.reset_chance:
-                target = random.choice(candidates)
+            target = self._pick_target() if random.randrange(256) >= self.reset_chance else None
+            if target is not None:
                 self.intro_timeouts[target] = now
                 self.overlay.walk_to(target)
             else:
                 self.overlay.get_new_introduction()
             self.last_step = now
+
+    def _pick_target(self) -> Address | None:
+        """A random walkable address we are not waiting for, in constant time however many are known."""
+        network = getattr(self.overlay, "network", None)
+        if isinstance(network, Network):
+            service = self.overlay.community_id
+            for _ in range(self._PICK_ATTEMPTS):
+                target = network.random_walkable(service)
+                if target is None:
+                    break
+                if target not in self.intro_timeouts:
+                    return target
+            # Addresses introduced without a service count for us when their introducer runs our service.
+            for _ in range(self._PICK_ATTEMPTS):
+                target = network.random_walkable(None)
+                if target is None:
+                    break
+                if target not in self.intro_timeouts and network.introduced_for(target, service):
+                    return target
+            # Most of what we know is being waited for (a window larger than the walkable set): take the
+            # first one that is not. The set is capped per service, so this is bounded too.
+            for target in network.walkable_for_service(service):
+                if target not in self.intro_timeouts:
+                    return target
+            return None
+        # An overlay without a Network (a test double, say): only its own list can tell.
+        candidates = [address for address in self.overlay.get_walkable_addresses()
+                      if address not in self.intro_timeouts]
+        return random.choice(candidates) if candidates else None
 
     def _expire_walks(self, now: float) -> None:
         network = self.overlay.network
@@ -178,6 +212,9 @@ class EdgeWalk(DiscoveryStrategy[Any]):
     :param edge_timeout: seconds an edge may go without growing before it is closed.
     :param clock: see :class:`DiscoveryStrategy`.
     """
+
+    #: Finished edges kept (the oldest are dropped): a long-running crawler must not grow without bound.
+    max_complete_edges: int = 1000
 
     def __init__(self, overlay: Any, edge_length: int = 4, neighborhood_size: int = 6,  # noqa: ANN401
                  edge_timeout: float = 3.0, *, clock: IReactorTime | None = None) -> None:
@@ -242,6 +279,8 @@ class EdgeWalk(DiscoveryStrategy[Any]):
             edge = self.under_construction.pop(root)
             if len(edge) > 1:
                 self.complete_edges.append(edge)
+        if len(self.complete_edges) > self.max_complete_edges:
+            del self.complete_edges[:-self.max_complete_edges]
 
     def _verified_introductions(self, peer: Peer) -> list[Peer]:
         """Peers that ``peer`` introduced and that answered us; walk to the ones that did not answer yet."""

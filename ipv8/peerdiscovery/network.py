@@ -18,17 +18,22 @@ from __future__ import annotations
 
 import abc
 import logging
-import socket
-import struct
+import random
 from threading import RLock
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, NamedTuple, Optional, Set
 
 from zope.interface import Interface, implementer
 
-from ..messaging.addresses import DomainAddress, UDPv4Address, UDPv6Address
+from ..bounded import AgedMap, AgedSet
+from ..messaging.address_hygiene import is_usable
+from ..messaging.addresses import DomainAddress
 from ..peer import UNKNOWN_ADDRESS, Peer, typed_address
+from ..util import get_reactor
+from .snapshot import decode_addresses, encode_address
 
 if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+
     from ..types import Address
 
 logger = logging.getLogger(__name__)
@@ -37,16 +42,6 @@ logger = logging.getLogger(__name__)
 Service = bytes
 #: The binary form of a public key (``key.key_to_bin()``).
 PublicKeyBin = bytes
-
-# Type bytes of the snapshot's address records (the same framing as the "address" serializer format).
-_SNAPSHOT_IPV4 = 0x01
-_SNAPSHOT_DOMAIN = 0x02
-_SNAPSHOT_IPV6 = 0x03
-_IPV4_RECORD = struct.Struct(">B4sH")
-_IPV6_RECORD = struct.Struct(">B16sH")
-_DOMAIN_HEADER = struct.Struct(">BH")
-_PORT = struct.Struct(">H")
-
 
 class WalkableAddress(NamedTuple):
     """What we know about how a known address reached us."""
@@ -103,51 +98,6 @@ class _AddressWatch:
         self.network._reindex(self)
 
 
-def _encode_address(address: tuple) -> bytes | None:
-    """One snapshot record for ``address``, or None if it cannot be represented."""
-    host, port = address[0], address[1]
-    if not isinstance(host, str) or not isinstance(port, int) or not 0 <= port <= 0xFFFF:
-        return None
-    for family, record, type_byte in ((socket.AF_INET, _IPV4_RECORD, _SNAPSHOT_IPV4),
-                                      (socket.AF_INET6, _IPV6_RECORD, _SNAPSHOT_IPV6)):
-        try:
-            return record.pack(type_byte, socket.inet_pton(family, host), port)
-        except (OSError, ValueError):
-            continue
-    name = host.encode("utf-8", "replace")
-    if not name or len(name) > 0xFFFF:
-        return None
-    return _DOMAIN_HEADER.pack(_SNAPSHOT_DOMAIN, len(name)) + name + _PORT.pack(port)
-
-
-def _decode_addresses(data: bytes) -> Iterator[tuple]:
-    """Yield the addresses of a snapshot, stopping (with a logged warning) at the first damaged record."""
-    offset, end = 0, len(data)
-    try:
-        while offset < end:
-            kind = data[offset]
-            if kind == _SNAPSHOT_IPV4:
-                _, raw, port = _IPV4_RECORD.unpack_from(data, offset)
-                offset += _IPV4_RECORD.size
-                yield UDPv4Address(socket.inet_ntop(socket.AF_INET, raw), port)
-            elif kind == _SNAPSHOT_IPV6:
-                _, raw, port = _IPV6_RECORD.unpack_from(data, offset)
-                offset += _IPV6_RECORD.size
-                yield UDPv6Address(socket.inet_ntop(socket.AF_INET6, raw), port)
-            elif kind == _SNAPSHOT_DOMAIN:
-                _, length = _DOMAIN_HEADER.unpack_from(data, offset)
-                start = offset + _DOMAIN_HEADER.size
-                name = data[start:start + length]
-                port, = _PORT.unpack_from(data, start + length)
-                offset = start + length + _PORT.size
-                yield DomainAddress(name.decode("utf-8"), port)
-            else:
-                logger.warning("Snapshot record %d has unknown type %d; ignoring the rest", offset, kind)
-                return
-    except (struct.error, UnicodeDecodeError) as exc:
-        logger.warning("Snapshot damaged at byte %d (%s); ignoring the rest", offset, exc)
-
-
 class Network:
     """Verified peers, the addresses we may walk to, who introduced whom, and which peer offers which service.
 
@@ -156,10 +106,31 @@ class Network:
 
     The attributes below may be read freely but must not be modified directly, except for
     :attr:`blacklist` and :attr:`blacklist_mids` (append to those).
+
+    Everything remote peers can make the graph remember is bounded (see "What a node remembers and for how
+    long" in the documentation): the class attributes below are the caps and lifetimes; set them on an
+    instance to change them for that network only.
+
+    :param clock: where expiry times are read from; the global reactor by default (a
+        :class:`twisted.internet.task.Clock` in tests).
     """
 
-    def __init__(self) -> None:
+    #: Walkable addresses kept per service (per overlay); the oldest is forgotten to make room.
+    max_known_addresses_per_service: int = 500
+    #: Addresses one introducer may have in the graph; its oldest introduction is forgotten to make room.
+    max_introductions_per_introducer: int = 20
+    #: Seconds a walkable address is kept when nobody re-introduces it and nobody verifies it.
+    unverified_address_ttl: float = 300.0
+    #: Services recorded per peer; further services it announces are ignored.
+    max_services_per_peer: int = 64
+    #: Peers that are *not* verified whose services are remembered (least recently heard of go first).
+    max_unverified_service_records: int = 1000
+    #: Seconds the services of a peer that does not get verified are remembered.
+    unverified_services_ttl: float = 60.0
+
+    def __init__(self, clock: IReactorTime | None = None) -> None:
         """Create an empty peer graph."""
+        self._clock = clock
         self.graph_lock = RLock()
         """Held by every method that reads or changes the graph."""
 
@@ -188,31 +159,99 @@ class Network:
 
         self._known: Dict[Address, WalkableAddress] = {}
         self._walkable: Dict[Address, None] = {}
+        self._walkable_by_service: Dict[Optional[Service], AgedSet] = {}
         self._watches: Dict[PublicKeyBin, _AddressWatch] = {}
+        self._unverified_services: AgedMap = AgedMap(self.max_unverified_service_records,
+                                                     self.unverified_services_ttl)
+
+    def now(self) -> float:
+        """The current time on the network's clock."""
+        return (self._clock if self._clock is not None else get_reactor()).seconds()
+
+    @property
+    def clock(self) -> IReactorTime:
+        """The clock expiry times are read from."""
+        return self._clock if self._clock is not None else get_reactor()
+
+    @clock.setter
+    def clock(self, clock: IReactorTime) -> None:
+        self._clock = clock
 
     # --- bookkeeping of the indexes --------------------------------------------------------------------
+
+    def _make_walkable(self, address: tuple) -> None:
+        """Offer a known address to the walkers (in its service's bucket, which has a cap)."""
+        service = self._known[address].services
+        if address in self._walkable:
+            self._walkable_by_service[service].add(address, self.now())
+            return
+        bucket = self._walkable_by_service.get(service)
+        if bucket is None:
+            bucket = self._walkable_by_service[service] = AgedSet()
+        self._walkable[address] = None
+        bucket.add(address, self.now())
+        while len(bucket) > self.max_known_addresses_per_service:
+            oldest = bucket.oldest()
+            self._forget_address(oldest[0])  # type: ignore[index]
+
+    def _unwalkable(self, address: tuple) -> None:
+        """Stop offering ``address`` to the walkers (it stays known)."""
+        if self._walkable.pop(address, 1) is None:
+            service = self._known[address].services
+            bucket = self._walkable_by_service[service]
+            bucket.discard(address)
+            if not bucket:
+                del self._walkable_by_service[service]
+
+    def expire(self) -> int:
+        """Forget walkable addresses and unverified service records past their lifetime; returns how many.
+
+        Called by every discovery method and by :meth:`random_walkable`, so a node that keeps walking
+        keeps its graph trim without a timer of its own.
+        """
+        with self.graph_lock:
+            now = self.now()
+            limit = now - self.unverified_address_ttl
+            expired = 0
+            for bucket in tuple(self._walkable_by_service.values()):
+                while True:
+                    oldest = bucket.oldest()
+                    if oldest is None or oldest[1] >= limit:
+                        break
+                    self._forget_address(oldest[0])
+                    expired += 1
+            for key_bin, _ in self._unverified_services.prune(now):
+                if key_bin not in self.verified_by_public_key_bin:
+                    self.services_per_peer.pop(key_bin, None)
+                    expired += 1
+            return expired
 
     def _record_address(self, address: tuple, record: WalkableAddress) -> None:
         """Create or overwrite the introduction record of a known address."""
         previous = self._known.get(address)
-        if previous is not None and previous.introduced_by:
-            introduced = self.reverse_intro_lookup.get(previous.introduced_by)
-            if introduced is not None:
-                introduced.pop(address, None)
-                if not introduced:
-                    del self.reverse_intro_lookup[previous.introduced_by]
+        if previous is not None:
+            if previous.introduced_by:
+                introduced = self.reverse_intro_lookup.get(previous.introduced_by)
+                if introduced is not None:
+                    introduced.pop(address, None)
+                    if not introduced:
+                        del self.reverse_intro_lookup[previous.introduced_by]
+            self._unwalkable(address)
         self._known[address] = record
-        if record.introduced_by:
-            self.reverse_intro_lookup.setdefault(record.introduced_by, {})[address] = None
         if address not in self.reverse_ip_lookup:
-            self._walkable[address] = None
+            self._make_walkable(address)
+        if record.introduced_by and address in self._known:
+            introduced = self.reverse_intro_lookup.setdefault(record.introduced_by, {})
+            introduced[address] = None
+            while len(introduced) > self.max_introductions_per_introducer:
+                self._forget_address(next(iter(introduced)))
 
     def _forget_address(self, address: tuple) -> None:
         """Drop a known address, its introduction record and its walkability."""
-        record = self._known.pop(address, None)
-        if record is None:
+        if address not in self._known:
             return
-        self._walkable.pop(address, None)
+        self._unwalkable(address)
+        record = self._known.pop(address)
         if record.introduced_by:
             introduced = self.reverse_intro_lookup.get(record.introduced_by)
             if introduced is not None:
@@ -225,7 +264,8 @@ class Network:
         users = self.reverse_ip_lookup.get(address)
         if users is None:
             self.reverse_ip_lookup[address] = [peer]
-            self._walkable.pop(address, None)
+            if address in self._known:
+                self._unwalkable(address)
         elif peer not in users:
             users.append(peer)
 
@@ -239,7 +279,7 @@ class Network:
         if not users:
             del self.reverse_ip_lookup[address]
             if address in self._known:
-                self._walkable[address] = None
+                self._make_walkable(address)
 
     def _reindex(self, watch: _AddressWatch) -> None:
         """A verified peer's address map changed: bring the address index in line with it."""
@@ -267,6 +307,7 @@ class Network:
         """Make ``peer`` a verified peer (it is not one yet)."""
         self.verified_peers.add(peer)
         self.verified_by_public_key_bin[key_bin] = peer
+        self._unverified_services.pop(key_bin)
         watch = _AddressWatch(self, peer)
         self._watches[key_bin] = watch
         peer.addresses.watch(watch)
@@ -293,7 +334,8 @@ class Network:
         # Its introductions stay walkable (with the service they were made for), but no longer count as
         # its own: any verified peer may now claim them.
         for address in self.reverse_intro_lookup.pop(key_bin, ()):
-            self._known[address] = self._known[address]._replace(introduced_by=b"")
+            if address in self._known:
+                self._known[address] = self._known[address]._replace(introduced_by=b"")
         self._notify("on_peer_removed", peer)
 
     # --- discovery ---------------------------------------------------------------------------------------
@@ -317,7 +359,8 @@ class Network:
             raise TypeError(f"expected a Peer, got {type(peer).__name__}")
         address = typed_address(address)
         with self.graph_lock:
-            if address not in self.blacklist:
+            self.expire()
+            if address not in self.blacklist and is_usable(address):
                 record = self._known.get(address)
                 if record is None or record.introduced_by not in self.verified_by_public_key_bin:
                     self._record_address(address,
@@ -331,14 +374,27 @@ class Network:
         """
         if not isinstance(peer, Peer):
             raise TypeError(f"expected a Peer, got {type(peer).__name__}")
-        services = set(services)
         key_bin = peer.public_key.key_to_bin()
         with self.graph_lock:
-            self.services_per_peer.setdefault(key_bin, set()).update(services)
+            known = self.services_per_peer.setdefault(key_bin, set())
+            room = self.max_services_per_peer - len(known)
+            added = []
+            for service in services:
+                if service not in known:
+                    if room <= 0:
+                        break  # A peer that announces more services than anyone runs gets no more memory.
+                    known.add(service)
+                    added.append(service)
+                    room -= 1
             verified = self.verified_by_public_key_bin.get(key_bin)
             if verified is not None:
-                for service in services:
+                for service in added:
                     self.reverse_service_lookup.setdefault(service, {})[verified] = None
+            else:
+                # Anyone can announce services for a key it just made up: remember few of those, briefly.
+                for evicted, _ in self._unverified_services.set(key_bin, None, self.now()):
+                    if evicted not in self.verified_by_public_key_bin:
+                        self.services_per_peer.pop(evicted, None)
 
     def add_verified_peer(self, peer: Peer) -> None:
         """``peer`` proved its key to us.
@@ -399,6 +455,7 @@ class Network:
         :param old_style: leave out addresses known to speak new-style introductions.
         """
         with self.graph_lock:
+            self.expire()
             if service_id is None and not old_style:
                 return list(self._walkable)
             services_per_peer = self.services_per_peer
@@ -412,6 +469,41 @@ class Network:
                     continue
                 selected.append(address)
             return selected
+
+    def random_walkable(self, service_id: Service | None = None) -> Address | None:
+        """One walkable address introduced for ``service_id`` (any service when None), at random; O(1).
+
+        Unlike :meth:`get_walkable_addresses` this does not consider addresses introduced for *other*
+        services by peers that also run ``service_id``: a walker's step must not scan the graph.
+        """
+        with self.graph_lock:
+            self.expire()
+            if service_id is not None:
+                bucket = self._walkable_by_service.get(service_id)
+                return bucket.random() if bucket is not None else None
+            buckets = [bucket for bucket in self._walkable_by_service.values() if bucket]
+            if not buckets:
+                return None
+            # Weighted by size, so every address is equally likely.
+            pick = random.randrange(sum(len(bucket) for bucket in buckets))
+            for bucket in buckets:
+                if pick < len(bucket):
+                    return bucket.random()
+                pick -= len(bucket)
+            return None
+
+    def walkable_for_service(self, service_id: Service | None) -> List[Address]:
+        """The walkable addresses introduced for exactly ``service_id``, oldest first (at most the per-service cap)."""
+        with self.graph_lock:
+            return list(self._walkable_by_service.get(service_id, ()))
+
+    def introduced_for(self, address: Address, service_id: Service) -> bool:
+        """Whether known ``address`` counts as walkable for ``service_id`` (as in :meth:`get_walkable_addresses`)."""
+        with self.graph_lock:
+            record = self._known.get(address)
+            if record is None:
+                return False
+            return record.services == service_id or service_id in self.services_per_peer.get(record.introduced_by, ())
 
     def get_verified_by_address(self, address: Address) -> Peer | None:
         """A verified peer that uses ``address`` (the most recent one if several do), or None."""
@@ -459,8 +551,28 @@ class Network:
                 self._expel(stored, key_bin)
             else:
                 self.services_per_peer.pop(key_bin, None)
+                self._unverified_services.pop(key_bin)
             for address in addresses:
                 self._forget_address(address)
+
+    def remove_service_for_peer(self, peer: Peer, service_id: Service) -> None:
+        """Forget that ``peer`` runs ``service_id`` (it stays verified for its other services).
+
+        :raises TypeError: ``peer`` is not a :class:`Peer`.
+        """
+        if not isinstance(peer, Peer):
+            raise TypeError(f"expected a Peer, got {type(peer).__name__}")
+        key_bin = peer.public_key.key_to_bin()
+        with self.graph_lock:
+            services = self.services_per_peer.get(key_bin)
+            if services is not None:
+                services.discard(service_id)
+            stored = self.verified_by_public_key_bin.get(key_bin)
+            providers = self.reverse_service_lookup.get(service_id)
+            if stored is not None and providers is not None:
+                providers.pop(stored, None)
+                if not providers:
+                    del self.reverse_service_lookup[service_id]
 
     # --- snapshots ---------------------------------------------------------------------------------------
 
@@ -476,7 +588,7 @@ class Network:
                 address = peer.address
                 if address == UNKNOWN_ADDRESS:
                     continue
-                record = _encode_address(address)
+                record = encode_address(address)
                 if record is not None:
                     records.append(record)
             return b"".join(records)
@@ -494,8 +606,10 @@ class Network:
             raise TypeError(f"a snapshot is bytes, got {type(snapshot).__name__}")
         added = 0
         with self.graph_lock:
-            for address in _decode_addresses(bytes(snapshot)):
-                if address not in self._known and address not in self.blacklist:
+            for address in decode_addresses(bytes(snapshot)):
+                # Host names are kept: a snapshot is our own file, not something a peer sent.
+                usable = isinstance(address, DomainAddress) or is_usable(address)
+                if address not in self._known and address not in self.blacklist and usable:
                     self._record_address(address, _NOBODYS)
                     added += 1
         return added

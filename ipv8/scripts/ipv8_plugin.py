@@ -2,8 +2,16 @@
 
 Run ``twistd -n ipv8 --help`` for the options. All checks of the command line and of the configuration
 file happen while twistd parses the options, so a mistake ends twistd with its usage text and a single
-error line (exit status 1) before anything starts. SIGINT and SIGTERM stop the reactor, which stops
-the services in reverse order: the REST API first, then the node (strategies, overlays, endpoint).
+error line (exit status 1) before anything starts. Mistakes that only show when the node is built (a
+setting its overlay does not have, an unreadable key file, a key file other users can read) and failures
+while it starts (an address it cannot bind, an ``on_start`` call that fails, a REST port in use) end
+twistd too: one line ``twistd ipv8: error: ...`` on stderr, exit status 1, and every port closed (the
+REST API only listens once the node runs). SIGINT and SIGTERM stop the reactor, which stops the
+services in reverse order: the REST API first, then the node (strategies, overlays, endpoint).
+
+The REST API requires an API key unless ``--no-api-key`` is given: ``--api-key`` sets it, otherwise a
+random key is generated on the first start, printed once and stored (mode 0600) in the working
+directory's ``rest_api_key`` file for the next starts.
 
 Without ``--config`` and ``--bootstrap`` the node uses the default configuration and therefore joins the
 public IPv8 network: it contacts the public trackers on the Internet.
@@ -18,7 +26,7 @@ import json
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from twisted.application.service import IServiceMaker, MultiService, Service
 from twisted.logger import Logger, LogLevel
@@ -27,6 +35,8 @@ from twisted.python import usage
 from zope.interface import implementer
 
 from ..service import IPv8, IPv8Service
+from .secrets_files import InsecureFileError, check_private_file, load_or_create_api_key
+from .startup import StartupAbort, one_line
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
@@ -38,6 +48,8 @@ _log = Logger(namespace="ipv8.twistd")
 
 DEFAULT_REST_PORT = 8085
 DEFAULT_REST_INTERFACE = "127.0.0.1"
+#: How deeply the JSON of ``--config`` may nest (the deepest standard setting is 6 levels down).
+MAX_CONFIG_DEPTH = 32
 
 
 def _port_number(value: str) -> int:
@@ -65,6 +77,21 @@ def parse_bootstrap_address(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+def _nesting_depth(value: object) -> int:
+    """How many containers deep ``value`` goes (iteratively: the point is to survive hostile input)."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > MAX_CONFIG_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -83,6 +110,8 @@ class IPv8Options(usage.Options):
     optFlags = [
         ["no-rest-api", "a", "Do not start the REST API."],
         ["statistics", "s", "Count messages per community (shown by the REST API)."],
+        ["no-api-key", None, "Serve the REST API WITHOUT an API key (anyone who can connect may use it)."],
+        ["allow-insecure-key", None, "Start even if a key file can be read or written by other users."],
     ]
     optParameters = [
         ["config", "c", None, "JSON file with an IPv8 configuration; settings it leaves out keep their defaults."],
@@ -93,7 +122,8 @@ class IPv8Options(usage.Options):
         ["working-dir", "w", None, "Working directory: relative key files and overlay data live here."],
         ["rest-port", None, DEFAULT_REST_PORT, "TCP port of the REST API.", _port_number],
         ["rest-interface", None, DEFAULT_REST_INTERFACE, "Address the REST API listens on."],
-        ["api-key", None, None, "Require this key (X-Api-Key header or apikey query parameter) for the REST API."],
+        ["api-key", None, None, "The REST API key (X-Api-Key header or apikey query parameter); without it, a "
+                                "key is generated and stored in the working directory's rest_api_key file."],
         ["cert-file", None, None, "PEM file with a certificate and its private key: serve the REST API over HTTPS."],
         ["log-level", None, None, "Log level: CRITICAL, ERROR, WARNING, INFO or DEBUG."],
     ]
@@ -101,6 +131,8 @@ class IPv8Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["bootstrap"] = []
+        self["cors-origin"] = []
+        self["allowed-host"] = []
         self.configuration: dict[str, Any] = {}
         self.ssl_context: Any = None
 
@@ -109,6 +141,14 @@ class IPv8Options(usage.Options):
         self["bootstrap"].append(parse_bootstrap_address(value))
 
     opt_b = opt_bootstrap
+
+    def opt_cors_origin(self, value: str) -> None:
+        """Let web pages of this origin (e.g. https://app.example) call the REST API (repeatable)."""
+        self["cors-origin"].append(value)
+
+    def opt_allowed_host(self, value: str) -> None:
+        """Accept this Host header (NAME or NAME:PORT) at the REST API besides localhost (repeatable)."""
+        self["allowed-host"].append(value)
 
     # -- configuration --------------------------------------------------------------------------------
 
@@ -123,10 +163,14 @@ class IPv8Options(usage.Options):
                 content = json.load(handle)
         except OSError as exc:
             raise usage.UsageError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise usage.UsageError(f"--config {path}: not valid JSON ({exc})") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, and numbers of thousands of digits
+            raise usage.UsageError(f"--config {path}: not valid JSON ({one_line(exc)})") from None
+        except RecursionError:
+            raise usage.UsageError(f"--config {path}: nested too deeply") from None
         if not isinstance(content, dict):
             raise usage.UsageError(f"--config {path}: must hold a JSON object, got {type(content).__name__}")
+        if _nesting_depth(content) > MAX_CONFIG_DEPTH:
+            raise usage.UsageError(f"--config {path}: nested too deeply (more than {MAX_CONFIG_DEPTH} levels)")
         return content
 
     def _apply_command_line(self, config: dict[str, Any]) -> None:
@@ -191,8 +235,11 @@ class IPv8Options(usage.Options):
             validate_configuration(config)
         except ConfigurationError as exc:
             raise usage.UsageError(f"invalid configuration: {exc}") from None
-        if self["api-key"] is not None and not self["api-key"]:
-            raise usage.UsageError("--api-key must not be empty")
+        if self["api-key"] is not None and (not self["api-key"] or not self["api-key"].isprintable()
+                                            or any(char.isspace() for char in self["api-key"])):
+            raise usage.UsageError("--api-key must not be empty or contain spaces or control characters")
+        if self["api-key"] is not None and self["no-api-key"]:
+            raise usage.UsageError("--api-key and --no-api-key contradict each other")
         if not self["no-rest-api"] and not _is_ip_literal(self["rest-interface"]):
             raise usage.UsageError(f"--rest-interface {self['rest-interface']!r}: expected an IP address")
         if self["cert-file"] is not None:
@@ -203,32 +250,58 @@ class IPv8Options(usage.Options):
 # -- services ------------------------------------------------------------------------------------------
 
 class RESTService(Service):
-    """Runs the REST API of an IPv8 node while the service runs."""
+    """
+    Runs the REST API of an IPv8 node while the service runs.
 
-    def __init__(self, ipv8: IPv8, port: int, host: str, api_key: str | None = None,
-                 ssl_context: Any = None) -> None:  # noqa: ANN401
+    :param node: when given, listen only once this node has started (and not at all if it fails to).
+    :param abort: called with a message when the API cannot listen (the ``twistd`` process gives up);
+        without it, the failure is only logged.
+    :param manager_options: further keyword arguments for ``RESTManager.start``.
+    """
+
+    def __init__(self, ipv8: IPv8, port: int, host: str, api_key: str | None = None,  # noqa: PLR0913
+                 ssl_context: Any = None, node: StandaloneIPv8Service | None = None,  # noqa: ANN401
+                 abort: Callable[[str], None] | None = None, **manager_options: Any) -> None:  # noqa: ANN401
         self.name = "REST"
         self.ipv8 = ipv8
         self.port = port
         self.host = host
         self.api_key = api_key
         self.ssl_context = ssl_context
+        self.node = node
+        self.abort = abort
+        #: Further keyword arguments for ``RESTManager.start`` (``cors_origins``, ``allowed_hosts``).
+        self.manager_options = manager_options
         self.manager: Any = None
 
     def startService(self) -> Deferred | None:  # noqa: N802 - Twisted's name
-        """Start listening; a failure to listen is logged and leaves the node running without REST."""
+        """Start listening (once the node runs, if there is a node to wait for)."""
         Service.startService(self)
+        if self.node is None:
+            return self._listen()
+        # A node that failed to start must not leave an API behind that serves nothing.
+        return self.node.when_started().addCallback(lambda started: self._listen() if started else None)
+
+    def _listen(self) -> Deferred | None:
+        if not self.running:
+            return None  # stopped while the node was starting
         try:
             from ..REST.rest_manager import RESTManager
         except ImportError as exc:
             _log.warn("The REST API is not available: {error}", error=exc)
             return None
         self.manager = RESTManager(self.ipv8)
-        starting = self.manager.start(self.port, self.host, self.api_key, self.ssl_context)
-        # The manager logs where it listens; a failure only costs us the REST API, not the node.
-        starting.addErrback(lambda failure: _log.error("The REST API could not start: {error}",
-                                                       error=failure.getErrorMessage()))
+        starting = self.manager.start(self.port, self.host, self.api_key, self.ssl_context, **self.manager_options)
+        starting.addErrback(self._listen_failed)
         return starting
+
+    def _listen_failed(self, failure: Any) -> None:  # noqa: ANN401
+        self.manager = None
+        message = f"the REST API could not start on {self.host}:{self.port}: {failure.getErrorMessage()}"
+        if self.abort is not None:
+            self.abort(message)
+        else:
+            _log.error("{message}", message=message)
 
     def stopService(self) -> Deferred | None:  # noqa: N802 - Twisted's name
         """Stop listening and close open connections."""
@@ -268,19 +341,48 @@ def install_log_bridge(level: str | int) -> TwistedLogHandler:
 
 
 class StandaloneIPv8Service(IPv8Service):
-    """The node of a ``twistd`` process: if it cannot start, the whole process stops."""
+    """
+    The node of a ``twistd`` process: if it cannot start, the whole process stops.
+
+    :param abort: called with a one-line reason when the start fails (by default a
+        :class:`~ipv8.scripts.startup.StartupAbort`: stderr, stop the reactor, exit status 1).
+    """
+
+    def __init__(self, ipv8: IPv8, name: str = "IPv8", abort: Callable[[str], None] | None = None) -> None:
+        super().__init__(ipv8, name)
+        self.abort = abort if abort is not None else StartupAbort("twistd ipv8")
+        self._outcome: bool | None = None
+        self._waiting: list[Deferred] = []
 
     def startService(self) -> Deferred:  # noqa: N802 - Twisted's name
-        """Start the node; a failed start stops the reactor (and so twistd)."""
+        """Start the node; a failed start gives up on the whole process."""
+        self._outcome = None
         starting = super().startService()
-        starting.addErrback(self._give_up)
+        starting.addCallbacks(self._up, self._give_up)
         return starting
 
-    @staticmethod
-    def _give_up(failure: Any) -> None:  # noqa: ANN401
-        from twisted.internet import reactor
-        _log.critical("Stopping: {error}", error=failure.getErrorMessage())
-        reactor.stop()
+    def when_started(self) -> Deferred:
+        """A Deferred firing True once the node runs, or False if it failed to start."""
+        from twisted.internet.defer import Deferred, succeed
+        if self._outcome is not None:
+            return succeed(self._outcome)
+        waiter: Deferred = Deferred()
+        self._waiting.append(waiter)
+        return waiter
+
+    def _settle(self, outcome: bool) -> None:
+        self._outcome = outcome
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            waiter.callback(outcome)
+
+    def _up(self, result: object) -> object:
+        self._settle(True)
+        return result
+
+    def _give_up(self, failure: Any) -> None:  # noqa: ANN401
+        self._settle(False)
+        self.abort(f"the node could not start: {failure.getErrorMessage()}")
 
 
 @implementer(IServiceMaker, IPlugin)
@@ -299,28 +401,73 @@ class IPv8ServiceMaker:
         """The node described by the parsed options (a :class:`~ipv8.configuration.ConfigurationError` if not)."""
         return IPv8(options.configuration, enable_statistics=bool(options["statistics"]))
 
+    def check_key_files(self, options: IPv8Options) -> None:
+        """
+        Refuse key files that other users can access, unless ``--allow-insecure-key``.
+
+        :raises ConfigurationError: naming the key's setting and the file.
+        """
+        from ..configuration import ConfigurationError
+        if options["allow-insecure-key"]:
+            return
+        configuration = options.configuration
+        for index, spec in enumerate(configuration["keys"]):
+            if not spec.get("file"):
+                continue
+            path = os.path.join(configuration["working_directory"], os.path.expanduser(spec["file"]))
+            if os.path.exists(path):
+                try:
+                    check_private_file(path)
+                except InsecureFileError as exc:
+                    raise ConfigurationError(f"keys[{index}].file", str(exc)) from None
+
+    def rest_api_key(self, options: IPv8Options) -> str | None:
+        """The key the REST API requires: ``--api-key``, None with ``--no-api-key``, else the stored one."""
+        if options["no-api-key"]:
+            _log.warn("The REST API runs without an API key: anyone who can connect to it controls this node")
+            return None
+        if options["api-key"] is not None:
+            return options["api-key"]
+        key, path, created = load_or_create_api_key(options.configuration["working_directory"],
+                                                    bool(options["allow-insecure-key"]))
+        if created:
+            # Printed once, now; later starts reuse the file without showing the key again.
+            sys.stdout.write(f"REST API key (generated, stored in {path}): {key}\n")
+            sys.stdout.flush()
+        else:
+            _log.info("The REST API requires the API key stored in {path}", path=path)
+        return key
+
     def makeService(self, options: IPv8Options) -> MultiService:  # noqa: N802 - Twisted's name
         """
-        Create the node and its services; errors that only show when loading (an unknown overlay class,
-        an unreadable key file) end twistd with a one-line message and exit status 1.
+        Create the node and its services; errors that only show when loading (an unknown overlay class or
+        setting, an unreadable or insecure key file) end twistd with a one-line message and exit status 1.
         """
         from ..configuration import ConfigurationError
         from ..keyvault.exceptions import KeyVaultError
         install_log_bridge(options.configuration["logger"].get("level", "INFO"))
         working_directory = options.configuration["working_directory"]
+        abort = StartupAbort(f"twistd {self.tapname}")
         try:
             os.makedirs(working_directory, exist_ok=True)
+            self.check_key_files(options)
             ipv8 = self.create_ipv8(options)
-        except (ConfigurationError, KeyVaultError, OSError) as exc:
+            api_key = None if options["no-rest-api"] else self.rest_api_key(options)
+        except (ConfigurationError, KeyVaultError, OSError, RecursionError) as exc:
             # twistd has not started logging yet: say it on stderr, once, without a traceback.
-            sys.stderr.write(f"twistd {self.tapname}: error: {exc}\n")
+            message = "the configuration is nested too deeply" if isinstance(exc, RecursionError) else exc
+            sys.stderr.write(f"twistd {self.tapname}: error: {one_line(message)}\n")
             raise SystemExit(1) from None
 
         parent = MultiService()
         parent.setName(self.service_name)
-        node = StandaloneIPv8Service(ipv8)
+        node = StandaloneIPv8Service(ipv8, abort=abort)
         node.setServiceParent(parent)
         if not options["no-rest-api"]:
-            RESTService(ipv8, options["rest-port"], options["rest-interface"], options["api-key"],
-                        options.ssl_context).setServiceParent(parent)
+            # Only what was asked for is passed on, so the REST manager's own defaults apply otherwise.
+            extra = {name: tuple(options[option]) for name, option in (("cors_origins", "cors-origin"),
+                                                                       ("allowed_hosts", "allowed-host"))
+                     if options[option]}
+            RESTService(ipv8, options["rest-port"], options["rest-interface"], api_key,
+                        options.ssl_context, node=node, abort=abort, **extra).setServiceParent(parent)
         return parent

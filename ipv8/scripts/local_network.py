@@ -5,10 +5,12 @@ This is what ``make run`` does::
     python -m ipv8.scripts.local_network [--nodes 3] [--rest-port 8085] [--run-dir .run]
 
 Everything binds to 127.0.0.1 and the nodes bootstrap only from the local tracker (``--bootstrap``), so
-nothing is sent outside this machine. The first node serves its REST API on ``--rest-port``; the others
-run without one. Each process gets its own directory under the run directory (keys survive between
+nothing is sent outside this machine. The first node serves its REST API on ``--rest-port``, protected
+by the API key ``twistd ipv8`` generates (stored in its directory, and shown with a ready-to-paste
+``curl`` line once everything runs); the others run without one. Each process gets its own directory under the run directory (keys survive between
 runs, so the nodes keep their identities); the run directory ignores itself in git. The processes'
-output is shown with a ``[name]`` prefix. Ctrl-C (or SIGTERM) stops the nodes, then the tracker.
+output is shown with a ``[name]`` prefix. Ctrl-C (or SIGTERM) stops the nodes, then the tracker. If a process fails to start, the launcher stops the
+others and exits with status 1 and one line on stderr that quotes the failing process's own error.
 """
 from __future__ import annotations
 
@@ -103,10 +105,16 @@ class ManagedProcess:
                 found = next((line for line in self.lines if marker in line), None)
                 if found is not None:
                     return found
-                raise LaunchError(f"{self.name} exited with status {self.process.returncode} before it was ready")
+                raise LaunchError(f"{self.name} exited with status {self.process.returncode} before it was ready"
+                                  + self._reason())
             if time.monotonic() > deadline:
                 raise LaunchError(f"{self.name} did not report {marker!r} within {timeout:.0f} s")
             time.sleep(0.05)
+
+    def _reason(self) -> str:
+        """``: <the process's own error line>`` if it printed one (twistd's ``...: error: ...``)."""
+        errors = [line.strip() for line in self.lines if ": error: " in line]
+        return f": {errors[-1]}" if errors else ""
 
     def terminate(self) -> None:
         """Ask the process to shut down cleanly (SIGTERM)."""
@@ -140,6 +148,7 @@ class LocalNetwork:
         self.processes: list[ManagedProcess] = []
         self.tracker_port = 0
         self.rest_url: str | None = None
+        self.api_key: str | None = None
         self.node_addresses: dict[str, str] = {}
 
     def _prepare_run_dir(self) -> None:
@@ -174,6 +183,15 @@ class LocalNetwork:
             if index == 1:
                 listening = node.wait_for_line("REST API listening on")
                 self.rest_url = listening.split("REST API listening on ", 1)[1].strip()
+                self.api_key = self._read_api_key(self.run_dir / name)
+
+    @staticmethod
+    def _read_api_key(directory: Path) -> str | None:
+        from .secrets_files import API_KEY_FILE_NAME
+        try:
+            return (directory / API_KEY_FILE_NAME).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     def _spawn(self, name: str, arguments: list[str]) -> ManagedProcess:
         process = ManagedProcess(name, [*twistd_command(self.netguard), *arguments], self.run_dir / name, self.echo)
@@ -187,9 +205,11 @@ class LocalNetwork:
         for name, address in self.node_addresses.items():
             lines.append(f"  {name:<8} UDP {address}")
         if self.rest_url:
-            lines += ["REST API of node1, try:",
-                      f"  curl {self.rest_url}/overlays",
-                      f"  curl {self.rest_url}/network",
+            header = f'-H "X-Api-Key: {self.api_key}" ' if self.api_key else ""
+            lines += [f"REST API of node1, API key: {self.api_key or '(none)'}",
+                      "  try:",
+                      f"  curl {header}{self.rest_url}/overlays",
+                      f"  curl {header}{self.rest_url}/network",
                       f"  curl {self.rest_url}/docs/swagger.json"]
         lines += ["Press Ctrl-C to stop.", ""]
         return "\n".join(lines)

@@ -50,7 +50,9 @@ class TestNetworkAndOverlays(TwoSessions):
         self.assertEqual(first["my_estimated_lan"], {"ip": lan[0], "port": lan[1]})
         wan = self.session.overlays[0].my_estimated_wan
         self.assertEqual(first["my_estimated_wan"], {"ip": wan[0], "port": wan[1]})
-        self.assertEqual(first["statistics"], {})  # not enabled yet
+        # Not enabled yet: zeros, as py-ipv8 reports them.
+        self.assertEqual(first["statistics"], {"num_up": 0, "num_down": 0, "bytes_up": 0, "bytes_down": 0,
+                                               "diff_time": 0.0})
 
     async def test_an_overlay_with_its_own_network_is_isolated(self) -> None:
         settings = CommunitySettings(my_peer=self.session.keys["me"], endpoint=self.session.endpoint,
@@ -102,7 +104,7 @@ class TestStatistics(TwoSessions):
         self.assertEqual(result.json, {"success": True})
         self.assertEqual(self.tracked(), set())
         result = await self.client.post("/overlays/statistics", {"enable": True, "overlay_name": "NoSuchCommunity"})
-        self.assertEqual((result.status, result.json["error"]["code"]), (404, "NotFound"))
+        self.assertEqual((result.status, result.json["error_code"]), (404, "NotFound"))
         self.assertEqual(self.tracked(), set())
 
 
@@ -112,7 +114,9 @@ class TestWithoutStatistics(RESTTestCase):
     async def test_statistics_need_a_statistics_endpoint(self) -> None:
         result = await self.client.post("/overlays/statistics", {"enable": True, "all": True})
         self.assertEqual(result.status, 412)
-        self.assertEqual(result.json["error"]["code"], "StatisticsDisabled")
+        self.assertEqual(result.json["error_code"], "StatisticsDisabled")
+        self.assertEqual(result.json["success"], False)
+        self.assertIn("keeps no statistics", result.json["error"])
         self.assertEqual((await self.client.get("/overlays/statistics")).json, {"statistics": []})
         self.assertEqual((await self.client.get("/overlays")).json["overlays"][0]["statistics"], {})
 
@@ -144,8 +148,8 @@ class TestIsolation(TwoSessions):
     async def test_exit_nodes_need_a_tunnel_community(self) -> None:
         result = await self.client.post("/isolation", {"ip": "127.0.0.1", "port": 9, "exitnode": True})
         self.assertEqual(result.status, 412)
-        self.assertEqual(result.json["error"]["code"], "NoTunnelCommunity")
-        self.assertIn("tunnel community", result.json["error"]["message"])
+        self.assertEqual(result.json["error_code"], "NoTunnelCommunity")
+        self.assertIn("tunnel community", result.json["error"])
 
     async def test_bad_requests(self) -> None:
         for body, message in [({"ip": "localhost", "port": 9, "bootstrapnode": True}, "not an IPv4 or IPv6"),
@@ -157,5 +161,5 @@ class TestIsolation(TwoSessions):
                               ({"ip": "127.0.0.1", "port": 9, "bootstrapnode": "yes"}, "body.bootstrapnode")]:
             result = await self.client.post("/isolation", body)
             self.assertEqual(result.status, 400, body)
-            self.assertIn(message, result.json["error"]["message"])
+            self.assertIn(message, result.json["error"])
         self.assertEqual(self.session.network.blacklist, [])

@@ -1,14 +1,27 @@
-"""The generated OpenAPI document matches the live resource tree, and the server behaves as it says."""
+"""The generated documents (OpenAPI 3.1, Swagger 2.0) match the live resource tree, the server behaves as they
+say, and the Swagger UI page at /docs works from the files shipped in the package."""
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
+from openapi_spec_validator import OpenAPIV2SpecValidator, OpenAPIV31SpecValidator, validate as validate_spec
+from twisted.trial import unittest
+
+import ipv8.REST
 from ipv8.REST.base_endpoint import APIRequest, BaseEndpoint, QueryParameter, api_method
+from ipv8.REST.docs_endpoint import DOCS_CSP, STATIC_FILES
 from ipv8.REST.schema import integer, obj, string, validate
+from ipv8.REST.swagger import swagger_schema
 
 from .support import HTTPClient, TwoSessions
+
+STATIC_DIRECTORY = Path(ipv8.REST.__file__).parent / "static"
+#: A value for every ``{name}`` segment that names something that exists.
+PATH_VALUES = {"name": "swagger-ui.css"}
 
 KEY = "open sesame"
 
@@ -48,6 +61,12 @@ class TestOpenAPI(TwoSessions):
             ("POST", "/overlays/statistics"): {"enable": True, "all": True},
             ("POST", "/isolation"): {"ip": address[0], "port": address[1], "bootstrapnode": True},
             ("PUT", "/things/{thing}/name"): {"name": "new"},
+            ("PUT", "/asyncio/drift"): {"enable": True},
+            ("PUT", "/asyncio/debug"): {"enable": False},
+        }
+        #: What must happen before an operation can succeed: (method, path, body) of a request.
+        self.preparations = {
+            ("GET", "/asyncio/drift"): ("PUT", "/asyncio/drift", {"enable": True}),  # 404 while drift is off
         }
         self.manager.register_endpoint("things/{thing}/name", Walker())
 
@@ -56,16 +75,23 @@ class TestOpenAPI(TwoSessions):
         self.assertEqual(result.status, 200)
         return result.json
 
+    async def prepare(self, client: HTTPClient, method: str, path: str, headers: dict[str, str] | None = None) -> None:
+        """Send the request :attr:`preparations` lists for ``method`` ``path``, if any."""
+        if (method, path) in self.preparations:
+            before = self.preparations[(method, path)]
+            self.assertLess((await client.request(*before, headers=headers)).status, 300, before)
+
     async def check_operation(self, client: HTTPClient, spec: dict[str, Any], method: str, path: str,
                               body: Any = None, headers: dict[str, str] | None = None) -> int:  # noqa: ANN401
         """Send one request and check that the answer is one the document promises, body schema included."""
-        url = re.sub(r"\{\w+\}", "value", path)
+        url = re.sub(r"\{(\w+)\}", lambda match: PATH_VALUES.get(match.group(1), "value"), path)
         result = await client.request(method, url, body, headers=headers)
         declared = spec["paths"][path][method.lower()]["responses"]
         self.assertIn(str(result.status), declared, f"{method} {path} answered {result.status}: {result.body!r}")
         content = declared[str(result.status)]["content"]
         media_type = next(iter(content))
-        self.assertTrue(result.header("Content-Type").startswith(media_type), (method, path))
+        if media_type != "*/*":
+            self.assertTrue(result.header("Content-Type").startswith(media_type), (method, path))
         if media_type == "application/json":
             validate(json.loads(result.body), content[media_type]["schema"], f"{method} {path}",
                      spec["components"]["schemas"])
@@ -74,9 +100,11 @@ class TestOpenAPI(TwoSessions):
     async def test_every_documented_operation_exists_and_answers_as_documented(self) -> None:
         spec = await self.spec()
         self.assertEqual(spec["openapi"], "3.1.0")
+        validate_spec(spec, cls=OpenAPIV31SpecValidator)
         successes = set()
         for method, path in sorted(documented_operations(spec)):
             operation = spec["paths"][path][method.lower()]
+            await self.prepare(self.client, method, path)
             # Without a body (or with one when the operation needs it), the route must exist...
             status = await self.check_operation(self.client, spec, method, path)
             self.assertNotIn(status, (404, 405), f"{method} {path}")
@@ -95,7 +123,8 @@ class TestOpenAPI(TwoSessions):
         self.assertIn(("PUT", "/things/{thing}/name"), documented_operations(spec))
         for expected in [("GET", "/network"), ("GET", "/overlays"), ("GET", "/overlays/statistics"),
                          ("POST", "/overlays/statistics"), ("POST", "/isolation"), ("GET", "/debug/reactor"),
-                         ("GET", "/docs"), ("GET", "/docs/openapi.json")]:
+                         ("GET", "/docs"), ("GET", "/docs/openapi.json"), ("GET", "/docs/swagger.json"),
+                         ("GET", "/docs/static/{name}")]:
             self.assertIn(expected, documented_operations(spec))
         ids = [operation["operationId"] for item in spec["paths"].values() for operation in item.values()]
         self.assertEqual(len(ids), len(set(ids)))
@@ -122,6 +151,7 @@ class TestOpenAPI(TwoSessions):
         await self.manager.start(0, api_key=KEY)
         client = HTTPClient(self.manager.url)
         spec = await self.spec(client)
+        validate_spec(spec, cls=OpenAPIV31SpecValidator)
         self.assertEqual(spec["security"], [{"apiKey": []}, {"apiKeyQuery": []}])
         self.assertEqual(spec["components"]["securitySchemes"]["apiKey"],
                          {"type": "apiKey", "in": "header", "name": "X-Api-Key"})
@@ -134,16 +164,140 @@ class TestOpenAPI(TwoSessions):
             else:
                 self.assertEqual(status, 401, f"{method} {path}")
                 self.assertNotIn("security", operation)
+                await self.prepare(client, method, path, headers={"X-Api-Key": KEY})
                 status = await self.check_operation(client, spec, method, path, self.samples.get((method, path)),
                                                     headers={"X-Api-Key": KEY})
                 self.assertLess(status, 300, f"{method} {path}")
         await self.settle()
 
-    async def test_the_overview_page_lists_every_operation(self) -> None:
+    async def swagger(self, client: HTTPClient | None = None) -> dict[str, Any]:
+        result = await (client or self.client).get("/docs/swagger.json")
+        self.assertEqual((result.status, result.header("Content-Type")), (200, "application/json"))
+        return result.json
+
+    async def test_both_documents_are_valid_and_describe_the_same_operations(self) -> None:
+        for key in (None, KEY):
+            if key is not None:
+                await self.manager.stop()
+                await self.manager.start(0, api_key=key)
+            client = HTTPClient(self.manager.url)
+            spec, swagger = await self.spec(client), await self.swagger(client)
+            validate_spec(spec, cls=OpenAPIV31SpecValidator)
+            validate_spec(swagger, cls=OpenAPIV2SpecValidator)
+            self.assertEqual(swagger["swagger"], "2.0")
+            self.assertEqual(swagger["info"], spec["info"])
+            self.assertEqual(documented_operations(swagger), documented_operations(spec))
+            self.assertEqual(set(swagger["definitions"]), set(spec["components"]["schemas"]))
+            for method, path in documented_operations(spec):
+                ours, theirs = spec["paths"][path][method.lower()], swagger["paths"][path][method.lower()]
+                for field in ("operationId", "summary", "description", "tags", "security"):
+                    self.assertEqual(ours.get(field), theirs.get(field), (method, path, field))
+                self.assertEqual(set(ours["responses"]), set(theirs["responses"]), (method, path))
+                self.assertEqual([p["name"] for p in ours.get("parameters", [])],
+                                 [p["name"] for p in theirs.get("parameters", []) if p["in"] != "body"])
+                self.assertEqual("requestBody" in ours, any(p["in"] == "body" for p in theirs.get("parameters", [])))
+        # The last round ran with the key: Swagger UI's Authorize button offers the X-Api-Key header.
+        self.assertEqual(swagger["securityDefinitions"]["apiKey"],
+                         {"type": "apiKey", "in": "header", "name": "X-Api-Key"})
+        self.assertEqual(swagger["security"], [{"apiKey": []}, {"apiKeyQuery": []}])
+        self.assertEqual(swagger["paths"]["/docs/swagger.json"]["get"]["security"], [])
+
+    async def test_swagger_document_of_a_late_resource(self) -> None:
+        operation = (await self.swagger())["paths"]["/things/{thing}/name"]["put"]
+        self.assertEqual(operation["parameters"], [
+            {"name": "thing", "in": "path", "required": True, "type": "string"},
+            {"name": "times", "in": "query", "required": False, "type": "integer", "minimum": 1},
+            {"name": "body", "in": "body", "required": True, "schema": obj(("name",), name=string())}])
+        self.assertEqual(operation["consumes"], ["application/json"])
+        self.assertEqual(operation["responses"]["500"]["schema"], {"$ref": "#/definitions/Error"})
+        self.assertEqual(operation["responses"]["200"]["schema"]["required"], ["name", "times"])
+
+    async def test_the_page_runs_swagger_ui_from_shipped_files_only(self) -> None:
         result = await self.client.get("/docs")
+        self.assertEqual(result.status, 200)
         self.assertEqual(result.header("Content-Type"), "text/html; charset=utf-8")
+        self.assertEqual(result.header("Content-Security-Policy"), DOCS_CSP)
         page = result.body.decode()
-        for method, path in documented_operations(await self.spec()):
-            self.assertIn(f"<td>{method}</td><td><code>{path}</code></td>", page)
-        swagger = (await self.client.get("/docs/swagger.json")).json
-        self.assertEqual(swagger, await self.spec())
+        self.assertNotIn("<script>", page)  # no inline script: the CSP forbids it
+        self.assertNotIn("<style", page)
+        references = re.findall(r'(?:src|href)="([^"]*)"', page)
+        self.assertIn("/docs/static/swagger-ui-bundle.js", references)
+        self.assertIn("/docs/static/swagger-init.js", references)
+        for reference in references:
+            self.assertTrue(reference.startswith("/docs/"), reference)  # nothing from another server
+            answer = await self.client.get(reference)
+            self.assertEqual(answer.status, 200, reference)
+        init = (await self.client.get("/docs/static/swagger-init.js")).body.decode()
+        self.assertIn('url: "/docs/openapi.json"', init)
+        self.assertIn('url: "/docs/swagger.json"', init)
+        self.assertIn("validatorUrl: null", init)  # the default would send the document to swagger.io
+        self.assertEqual((await self.client.get("/docs/")).body, result.body)
+
+    async def test_static_files_are_the_packaged_ones(self) -> None:
+        for name, (relative, media_type) in STATIC_FILES.items():
+            result = await self.client.get(f"/docs/static/{name}")
+            self.assertEqual(result.status, 200, name)
+            self.assertEqual(result.header("Content-Type"), media_type, name)
+            self.assertEqual(result.header("X-Content-Type-Options"), "nosniff")
+            self.assertEqual(result.body, (STATIC_DIRECTORY / relative).read_bytes(), name)
+            head = await self.client.request("HEAD", f"/docs/static/{name}")
+            self.assertEqual((head.status, head.body), (200, b""))
+        for name in ("index.html", "swagger-ui.css.map", "..%2Fdocs_endpoint.py", "..%2F..%2Fsetup.cfg",
+                     "swagger-ui%2FLICENSE", "README.txt", "SHA256SUMS", "%00"):
+            result = await self.client.get(f"/docs/static/{name}")
+            self.assertEqual(result.status, 404, name)
+            self.assertIs(result.json["success"], False)
+        self.assertEqual((await self.client.get("/docs/static/../../setup.cfg")).status, 404)
+        self.assertEqual((await self.client.get("/docs/static")).status, 404)
+
+    async def test_docs_need_no_key_but_operations_do(self) -> None:
+        await self.manager.stop()
+        await self.manager.start(0, api_key=KEY)
+        client = HTTPClient(self.manager.url)
+        for path in ["/docs", "/docs/openapi.json", "/docs/swagger.json"] + [f"/docs/static/{name}"
+                                                                              for name in STATIC_FILES]:
+            self.assertEqual((await client.get(path)).status, 200, path)
+        self.assertEqual((await client.get("/overlays")).status, 401)
+        # What Swagger UI sends once the key was entered under "Authorize".
+        self.assertEqual((await client.get("/overlays", headers={"X-Api-Key": KEY})).status, 200)
+
+
+class TestShippedSwaggerUI(unittest.TestCase):
+    """The Swagger UI files are the unmodified swagger-ui-dist files, with their licenses."""
+
+    def test_checksums(self) -> None:
+        directory = STATIC_DIRECTORY / "swagger-ui"
+        listed = {}
+        for line in (directory / "SHA256SUMS").read_text().splitlines():
+            digest, name = line.split()
+            listed[name] = digest
+        for name, digest in listed.items():
+            self.assertEqual(hashlib.sha256((directory / name).read_bytes()).hexdigest(), digest, name)
+        shipped = {relative.split("/", 1)[1] for relative, _ in STATIC_FILES.values()
+                   if relative.startswith("swagger-ui/")}
+        self.assertEqual(shipped, set(listed))
+        self.assertIn("Apache License", (directory / "LICENSE").read_text())
+
+    def test_no_cdn_or_remote_references_in_our_files(self) -> None:
+        init = (STATIC_DIRECTORY / "swagger-init.js").read_text()
+        self.assertNotRegex(init, r"https?://")
+
+
+class TestSwaggerSchema(unittest.TestCase):
+    """The translation of JSON Schema (OpenAPI 3.1 dialect) to Swagger 2.0 schema objects."""
+
+    def test_translations(self) -> None:
+        self.assertEqual(swagger_schema({"$ref": "#/components/schemas/Error"}), {"$ref": "#/definitions/Error"})
+        self.assertEqual(swagger_schema({"type": ["number", "null"]}), {"type": "number", "x-nullable": True})
+        self.assertEqual(swagger_schema({"type": ["boolean", "integer"], "description": "flag"}),
+                         {"x-types": ["boolean", "integer"], "description": "flag"})
+        self.assertEqual(swagger_schema({"const": 3}), {"enum": [3]})
+        self.assertEqual(swagger_schema({"type": "integer", "exclusiveMinimum": 0}),
+                         {"type": "integer", "minimum": 0, "exclusiveMinimum": True})
+        self.assertEqual(swagger_schema({"oneOf": [{"type": "string"}]}), {"x-oneOf": [{"type": "string"}]})
+        nested = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": ["string", "null"]}}},
+                  "additionalProperties": {"$ref": "#/components/schemas/Success"}}
+        self.assertEqual(swagger_schema(nested), {
+            "type": "object", "properties": {"a": {"type": "array", "items": {"type": "string", "x-nullable": True}}},
+            "additionalProperties": {"$ref": "#/definitions/Success"}})
+        self.assertEqual(nested["properties"]["a"]["items"], {"type": ["string", "null"]})  # input untouched

@@ -95,6 +95,17 @@ class TestTLS(RESTTestCase):
         trusted = HTTPClient(self.manager.url, trust_pem=self.certificate)
         self.assertEqual((await trusted.get("/network")).status, 200)
 
+    async def test_refusals_over_tls(self) -> None:
+        client = await self.restart(cert_file=self.cert_file, api_key="key", max_body_size=1000)
+        result = await client.post("/secure", {"text": "x" * 5000}, headers={"X-Api-Key": "key"})
+        self.assertEqual((result.status, result.json["error_code"]), (413, "PayloadTooLarge"))
+        result = await client.get("/network", headers={"Origin": "https://evil.example"})
+        self.assertEqual(result.status, 403)
+        # Same origin over HTTPS is https://host:port.
+        result = await client.get("/network", headers={"Origin": self.manager.url, "X-Api-Key": "key"})
+        self.assertEqual(result.status, 200)
+        self.assertEqual((await client.get("/network", headers={"X-Api-Key": "key"})).status, 200)
+
     async def test_unusable_settings_fail_start(self) -> None:
         only_certificate = Path(self.mktemp())
         only_certificate.write_bytes(self.certificate)

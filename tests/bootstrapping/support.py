@@ -4,7 +4,6 @@ from __future__ import annotations
 import socket
 from typing import Any, Callable
 
-from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred, inlineCallbacks, succeed
 
 from ipv8.community import Community, CommunitySettings
@@ -20,6 +19,7 @@ from ipv8.messaging.payload_headers import BinMemberAuthenticationPayload, Globa
 from ipv8.messaging.serialization import Serializer
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
+from ipv8.test.util import wait_until as shared_wait_until
 
 SERIALIZER = Serializer()
 RESPONSE_CLASSES = {245: IntroductionResponsePayload, 233: NewIntroductionResponsePayload}
@@ -152,15 +152,9 @@ def close_community(community: Community) -> Any:  # noqa: ANN401
     yield community.endpoint.close()
 
 
-@inlineCallbacks
-def wait_until(condition: Callable[[], bool], timeout: float = 3.0, step: float = 0.005) -> Any:  # noqa: ANN401
-    """Spin the real reactor until ``condition()`` holds; fail after ``timeout`` seconds."""
-    deadline = reactor.seconds() + timeout
-    while not condition():
-        if reactor.seconds() >= deadline:
-            msg = f"condition not met within {timeout} s"
-            raise AssertionError(msg)
-        yield task.deferLater(reactor, step, lambda: None)
+def wait_until(condition: Callable[[], object], timeout: float = 3.0, step: float = 0.005) -> Deferred[None]:
+    """:func:`ipv8.test.util.wait_until` with the defaults of the bootstrapping tests."""
+    return shared_wait_until(condition, timeout, step)
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:

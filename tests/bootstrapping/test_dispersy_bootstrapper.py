@@ -110,13 +110,14 @@ def test_initialize_reports_false_without_any_tracker() -> None:
 
 
 def test_get_addresses_walks_to_every_tracker_at_most_once_per_timeout() -> None:
-    bootstrapper, clock = make(bootstrap_timeout=30.0)
+    bootstrapper, clock = make(bootstrap_timeout=30.0, initial_retry_interval=30.0)
     overlay = FakeOverlay()
     bootstrapper.initialize(overlay)
     assert list(fired(bootstrapper.get_addresses(overlay, 60.0))) == []
     assert overlay.walked == [TRACKER_1, TRACKER_2]
-    clock.advance(29)
-    fired(bootstrapper.get_addresses(overlay, 60.0))
+    for _ in range(29):
+        clock.advance(1)
+        fired(bootstrapper.get_addresses(overlay, 60.0))
     assert overlay.walked == [TRACKER_1, TRACKER_2]
     clock.advance(1)
     fired(bootstrapper.get_addresses(overlay, 60.0))
@@ -126,6 +127,72 @@ def test_get_addresses_walks_to_every_tracker_at_most_once_per_timeout() -> None
     bootstrapper.initialize(other)
     fired(bootstrapper.get_addresses(other, 60.0))
     assert other.walked == [TRACKER_1, TRACKER_2]
+
+
+def walk_times(bootstrapper: DispersyBootstrapper, clock: Clock, overlay: FakeOverlay, seconds: float,
+               step: float = 0.5) -> list[float]:
+    """Ask for addresses every ``step`` seconds (as a peerless community's walker does); when trackers were walked to."""
+    times = []
+    end = clock.seconds() + seconds
+    while clock.seconds() < end:
+        before = len(overlay.walked)
+        fired(bootstrapper.get_addresses(overlay, 60.0))
+        if len(overlay.walked) > before:
+            times.append(clock.seconds())
+        clock.advance(step)
+    return times
+
+
+def test_a_peerless_overlay_retries_soon_then_backs_off_to_the_timeout() -> None:
+    bootstrapper, clock = make(ip_addresses=(TRACKER_1,), bootstrap_timeout=30.0)
+    overlay = FakeOverlay()
+    bootstrapper.initialize(overlay)
+    assert walk_times(bootstrapper, clock, overlay, 130) == [0, 1, 3, 7, 15, 31, 61, 91, 121]
+    assert bootstrapper.retry_interval(overlay) == 30.0
+
+
+def test_the_backoff_starts_over_once_the_overlay_has_peers() -> None:
+    bootstrapper, clock = make(ip_addresses=(TRACKER_1,), bootstrap_timeout=30.0)
+    overlay = FakeOverlay()
+    bootstrapper.initialize(overlay)
+    walk_times(bootstrapper, clock, overlay, 40)
+    assert bootstrapper.retry_interval(overlay) == 30.0
+    # Peers found: the community stops asking and only keeps the trackers alive now and then.
+    overlay.peers = ["a peer"]
+    clock.advance(100)
+    bootstrapper.keep_alive(overlay)
+    assert bootstrapper.retry_interval(overlay) == 1.0
+    # The peers are gone: bootstrapping is quick again.
+    overlay.peers = []
+    start = clock.seconds()
+    assert [time - start for time in walk_times(bootstrapper, clock, overlay, 8)] == [0, 1, 3, 7]
+
+
+def test_a_long_silence_also_resets_the_backoff() -> None:
+    # Without keep_alive (it is random): an overlay that did not ask for a while had peers in between.
+    bootstrapper, clock = make(ip_addresses=(TRACKER_1,), bootstrap_timeout=30.0)
+    overlay = FakeOverlay()
+    walk_times(bootstrapper, clock, overlay, 40)
+    assert bootstrapper.retry_interval(overlay) == 30.0
+    clock.advance(45)
+    start = clock.seconds()
+    assert [time - start for time in walk_times(bootstrapper, clock, overlay, 4)] == [0, 1, 3]
+
+
+def test_a_short_timeout_caps_the_first_pause() -> None:
+    bootstrapper, clock = make(ip_addresses=(TRACKER_1,), bootstrap_timeout=0.5, initial_retry_interval=2.0)
+    overlay = FakeOverlay()
+    assert walk_times(bootstrapper, clock, overlay, 2, step=0.25) == [0, 0.5, 1.0, 1.5]
+    unthrottled, clock = make(ip_addresses=(TRACKER_1,), bootstrap_timeout=0)
+    assert walk_times(unthrottled, clock, FakeOverlay(), 1, step=0.25) == [0, 0.25, 0.5, 0.75]
+
+
+@pytest.mark.parametrize("arguments", [{"bootstrap_timeout": -1}, {"initial_retry_interval": 0},
+                                       {"dns_retry_interval": 0}, {"bootstrap_timeout": "30"},
+                                       {"initial_retry_interval": float("nan")}])
+def test_bad_times_are_refused(arguments: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        make(**arguments)
 
 
 def test_keep_alive_contacts_each_tracker() -> None:

@@ -30,6 +30,8 @@ from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint
 from ipv8.messaging.payload_dataclass import dataclass
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
+from ipv8.test.util import WaitTimeoutError
+from ipv8.test.util import wait_until as shared_wait_until
 
 from .refenv import reference_env, reference_interpreter
 
@@ -350,11 +352,10 @@ class InteropTestCase(unittest.TestCase):
     async def wait_until(self, condition: Callable[[], bool], timeout: float, what: str,
                          describe: Callable[[], str] = lambda: "") -> None:
         """Spin the real reactor until ``condition()`` holds; fail with ``what`` after ``timeout`` seconds."""
-        end = reactor.seconds() + timeout
-        while not condition():
-            if reactor.seconds() > end:
-                self.fail(f"{what} not reached within {timeout} s. {describe()}")
-            await deferLater(reactor, 0.01, lambda: None)
+        try:
+            await shared_wait_until(condition, timeout, 0.01, what=what, describe=describe)
+        except WaitTimeoutError as timed_out:
+            self.fail(str(timed_out))
 
     async def report_when(self, peer: RefPeer, condition: Callable[[dict[str, Any]], bool],
                           timeout: float = 5.0) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 Used in two ways:
 
-* in-process by ``test_legacy.py`` when the installed ``cryptography`` still has binary curves;
+* in-process by ``test_legacy.py``, once per legacy backend (system OpenSSL, pure Python);
 * as a script, ``python tests/keyvault/legacy_check.py``, run by ``test_legacy.py`` under the interpreter
   named in the ``TXIPV8_LEGACY_PYTHON`` environment variable (a venv with ``cryptography<47`` and
-  libnacl), so the legacy path can be exercised for real even when the project venv has a newer
-  ``cryptography``. The script needs neither pytest nor hypothesis.
+  libnacl). There it also cross-checks every backend against ``cryptography``'s own binary-curve ECDSA,
+  an implementation independent of ours: same DER bytes both ways, and each side verifies the other's
+  signatures. The script needs neither pytest nor hypothesis.
 """
 from __future__ import annotations
 
@@ -67,14 +68,67 @@ def check_reference_vectors(crypto: ECCrypto) -> None:
         _require(public.verify(key.signature(MESSAGE), MESSAGE), f"{curve}: our signature rejected")
 
 
+def check_against_cryptography(crypto: ECCrypto) -> bool:
+    """Compare with ``cryptography``'s binary curves when the installed release still has them.
+
+    :returns: whether the comparison ran (``False``: ``cryptography`` 47 or later, nothing to compare).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cryptography 45/46 warn about every binary curve use
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+        if not hasattr(ec, "SECT163K1"):
+            return False
+        try:
+            ec.generate_private_key(ec.SECT163K1())
+        except Exception:  # noqa: BLE001 - this backend cannot do binary curves
+            return False
+        ecdsa = ec.ECDSA(hashes.SHA1())  # noqa: S303 - the Dispersy format
+        der, traditional = serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL
+        spki = serialization.PublicFormat.SubjectPublicKeyInfo
+        for curve_name in ("sect163k1", "sect233k1", "sect409k1", "sect571r1", "sect571k1"):
+            theirs = ec.generate_private_key(getattr(ec, curve_name.upper())())
+            their_bin = theirs.private_bytes(der, traditional, serialization.NoEncryption())
+            ours = crypto.key_from_private_bin(their_bin)
+            _require(ours.key_to_bin() == their_bin, f"{curve_name}: private DER differs from cryptography's")
+            _require(ours.pub().key_to_bin() == theirs.public_key().public_bytes(der, spki),
+                     f"{curve_name}: public DER differs from cryptography's")
+            half = ours.get_signature_length() // 2
+            r, s = decode_dss_signature(theirs.sign(MESSAGE, ecdsa))
+            _require(ours.pub().verify(r.to_bytes(half, "big") + s.to_bytes(half, "big"), MESSAGE),
+                     f"{curve_name}: cryptography's signature rejected")
+            signature = ours.signature(MESSAGE)
+            encoded = encode_dss_signature(int.from_bytes(signature[:half], "big"),
+                                           int.from_bytes(signature[half:], "big"))
+            theirs.public_key().verify(encoded, MESSAGE, ecdsa)  # raises InvalidSignature on mismatch
+            reloaded = serialization.load_der_private_key(ours.key_to_bin(), password=None)
+            _require(reloaded.private_bytes(der, traditional, serialization.NoEncryption()) == ours.key_to_bin(),
+                     f"{curve_name}: cryptography re-serialises our key differently")
+    return True
+
+
 def run_all() -> None:
-    """Run every legacy check with a fresh :class:`ECCrypto`."""
+    """Run every legacy check with a fresh :class:`ECCrypto` (and the backend chosen by the environment)."""
     crypto = ECCrypto()
     check_generated_round_trips(crypto)
     check_reference_vectors(crypto)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    run_all()
+    import os
+
     import cryptography
-    print(f"legacy keys ok with cryptography {cryptography.__version__}")
+
+    from ipv8.keyvault import _legacy
+
+    names = [backend.name for backend in _legacy.available_backends(_legacy.LEGACY_CURVES["sect163k1"])]
+    run_all()  # the default backend; test_legacy.py runs this for every backend in the project venv too
+    compared = False
+    for name in names:
+        os.environ[_legacy.BACKEND_ENVIRONMENT_VARIABLE] = name
+        compared = check_against_cryptography(ECCrypto())
+    print(f"legacy keys ok with cryptography {cryptography.__version__} (backends: {', '.join(names)}; "
+          f"cross-checked against cryptography: {'yes' if compared else 'no'})")

@@ -9,7 +9,8 @@ import pytest
 
 from ipv8.keyvault.crypto import InvalidKeyError, default_eccrypto
 from ipv8.keyvault.exceptions import InvalidKeyFileError, KeyFileExistsError
-from ipv8.keyvault.keyfile import KEY_FILE_MODE, load_or_generate_private_key, load_private_key, save_private_key
+from ipv8.keyvault.keyfile import (KEY_FILE_MODE, insecure_mode, load_or_generate_private_key, load_private_key,
+                                  save_private_key)
 
 from .vectors import CURVE25519_PRIVATE
 
@@ -140,3 +141,30 @@ def test_load_or_generate_never_replaces_a_broken_file(tmp_path: Path) -> None:
     with pytest.raises(InvalidKeyFileError, match="identity.key"):
         load_or_generate_private_key(path)
     assert path.read_bytes() == b"not a key"
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o606])
+def test_loading_a_key_others_can_access_warns(tmp_path: Path, mode: int, caplog: pytest.LogCaptureFixture) -> None:
+    key = default_eccrypto.generate_key("curve25519")
+    path = tmp_path / "ec.pem"
+    save_private_key(key, path)
+    path.chmod(mode)
+    assert insecure_mode(path) == mode
+    with caplog.at_level("WARNING", logger="ipv8.keyvault.keyfile"):
+        assert load_private_key(path) == key  # still loaded: refusing is the application's decision
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == [f"The private key file {path} is accessible by other users (mode {mode:04o}): "
+                        "run chmod 600 on it"]
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_private_key_files_load_silently(tmp_path: Path, mode: int, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "ec.pem"
+    save_private_key(default_eccrypto.generate_key("curve25519"), path)
+    path.chmod(mode)
+    assert insecure_mode(path) is None
+    with caplog.at_level("DEBUG", logger="ipv8.keyvault.keyfile"):
+        load_private_key(path)
+    assert not [record for record in caplog.records if record.name == "ipv8.keyvault.keyfile"]

@@ -1,7 +1,6 @@
 """RandomChurn and PingChurn: exact timelines on a Clock, and the ping/drop cycle on the in-memory internet."""
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from ipv8.peerdiscovery.churn import PingChurn, RandomChurn
 from ipv8.peerdiscovery.community import DiscoveryCommunity
 from ipv8.peerdiscovery.network import Network
 from ipv8.test.base import TestBase
-from ipv8.util import sleep
 
 SERVICE = b"\x33" * 20
 
@@ -266,9 +264,10 @@ class TestChurnOnNetwork(TestBase):
     """Peer 1 answers, peer 2 has gone offline (its endpoint is closed)."""
 
     def churn_clock(self) -> Clock:
-        # The strategy's clock starts at the wall-clock time that Peer.last_response is kept in.
+        # One Clock for the strategy and node 0, so that last_response stamps and the churn agree.
         clock = Clock()
-        clock.advance(time.time())
+        clock.advance(1_000_000.0)
+        self.overlay(0).clock = clock
         return clock
 
     async def test_random_churn_with_ping_pong(self) -> None:
@@ -297,14 +296,14 @@ class TestChurnOnNetwork(TestBase):
         self.assertEqual([self.mid(1)], [peer.mid for peer in self.overlay(0).get_peers()])
 
     async def test_ping_churn_with_introduction_requests(self) -> None:
-        # Answers stamp last_response with the wall clock, so this churn runs on real time, briefly.
         self.initialize(PlainCommunity, 3)
-        churn = PingChurn(self.overlay(0), ping_interval=0.05)
+        clock = self.churn_clock()
+        churn = PingChurn(self.overlay(0), ping_interval=0.05, clock=clock)
         self.node(2).raw_endpoint.close()
         for _ in range(3):
             churn.take_step()
             await self.deliver_messages()
-            await sleep(0.06)
+            clock.advance(0.06)
         self.assertEqual([self.mid(1)], [peer.mid for peer in self.overlay(0).get_peers()])
         self.assertEqual(0, churn.failures(self.overlay(0).get_peers()[0]))
 

@@ -17,6 +17,7 @@ from ipv8.peerdiscovery.churn import PingChurn, RandomChurn
 from ipv8.peerdiscovery.community import PeriodicSimilarity
 from ipv8.peerdiscovery.discovery import DiscoveryStrategy, EdgeWalk, IDiscoveryStrategy, RandomWalk
 from ipv8.peerdiscovery.network import Network
+from ipv8.taskmanager import TaskManager
 from ipv8.test.base import TestBase
 
 SERVICE = b"\x42" * 20
@@ -26,10 +27,11 @@ def new_peer(address: tuple) -> Peer:
     return Peer(default_eccrypto.generate_key("curve25519").pub(), UDPv4Address(*address))
 
 
-class FakeOverlay:
+class FakeOverlay(TaskManager):
     """The parts of a Community that the walkers use, recording what they are asked to do."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.network = Network()
         self.community_id = SERVICE
         self.walked: list[Any] = []
@@ -120,8 +122,8 @@ def test_walk_lock_is_reentrant_and_excludes_other_threads() -> None:
 
 def test_default_clock_is_the_overlay_reactor() -> None:
     overlay = FakeOverlay()
-    overlay._reactor = Clock()  # the TaskManager attribute a Community has
-    overlay._reactor.advance(123.5)
+    overlay.clock = Clock()  # the TaskManager property a Community has
+    overlay.clock.advance(123.5)
     assert RandomWalk(overlay).now() == 123.5
     other = Clock()
     assert RandomWalk(overlay, clock=other).now() == 0.0

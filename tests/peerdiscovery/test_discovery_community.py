@@ -71,7 +71,7 @@ def build_node(key_name: str, clock: int, layout: list | tuple = ()) -> Discover
     endpoint = RecordingEndpoint()
     network = Network()
     node = DiscoveryCommunity(DiscoverySettings(my_peer=Peer(vector_key(key_name)), endpoint=endpoint,
-                                                network=network, reactor=Clock()))
+                                                network=network, clock=Clock()))
     for community_id_hex, owner in layout:
         my_peer = node.my_peer if owner == key_name else Peer(vector_key(owner))
         plain_community(bytes.fromhex(community_id_hex))(CommunitySettings(my_peer=my_peer, endpoint=endpoint,
@@ -144,7 +144,13 @@ def test_replies_equal_reference(vector: dict) -> None:
             known = Peer(vector_key(entry["key"]).pub(), as_address(entry["address"]))
             node.network.add_verified_peer(known)
             node.network.discover_services(known, [DISCOVERY_ID])
-        node.on_packet((as_address(vector["source"]), bytes.fromhex(vector["packet"])))
+        packet = bytes.fromhex(vector["packet"])
+        if packet[22] == SimilarityResponsePayload.msg_id:
+            # txipv8 only accepts answers to its own similarity requests (pyipv8 accepts any): the reference
+            # node is taken to have asked first.
+            _, _, response = node._ez_unpack_auth(SimilarityResponsePayload, packet)
+            node._similarity_asked.set((response.identifier, tuple(as_address(vector["source"]))), None, 0.0)
+        node.on_packet((as_address(vector["source"]), packet))
 
         assert not node.drop_counts
         sent = [{"destination": [d[0], d[1]], "packet": p.hex()} for d, p in node.endpoint.sent]
@@ -480,7 +486,7 @@ class PingHarness:
     def __init__(self) -> None:
         self.clock = Clock()
         self.internet = Internet(self.clock)
-        self.nodes = [MockIPv8("curve25519", DiscoveryCommunity, DiscoverySettings(reactor=self.clock),
+        self.nodes = [MockIPv8("curve25519", DiscoveryCommunity, DiscoverySettings(clock=self.clock),
                                internet=self.internet) for _ in range(2)]
         self.a, self.b = (node.overlay for node in self.nodes)
         self.peer_b = Peer(self.b.my_peer.public_key, self.nodes[1].raw_endpoint.wan_address)

@@ -780,6 +780,7 @@ def test_random_operations_keep_indexes_consistent(operations: list) -> None:
 
 def test_five_thousand_peers() -> None:
     network = Network()
+    network.max_known_addresses_per_service = 10_000  # the scale of the indexes, not the caps, is tested here
     watcher = RecordingObserver()
     network.add_peer_observer(watcher)
     keys = [default_eccrypto.generate_key("curve25519").pub() for _ in range(5000)]

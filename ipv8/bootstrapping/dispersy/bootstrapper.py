@@ -9,11 +9,18 @@ as peers themselves.
 
 DNS names are resolved with the reactor's resolver (or one you inject). A name that cannot be resolved is
 tried again every ``dns_retry_interval`` seconds until it resolves.
+
+An overlay without peers asks for addresses on every walk step. The trackers are contacted again after a
+short pause that doubles with every fruitless round: ``initial_retry_interval`` (1 s), 2 s, 4 s, ... up to
+``bootstrap_timeout`` (30 s). A tracker that keeps introducing peers that are gone (from a previous run, say)
+thus costs a new node seconds rather than half a minute, while a node that nobody answers settles down to
+one round per ``bootstrap_timeout``. The pause starts short again once the overlay has peers.
 """
 from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -27,8 +34,10 @@ from ..bootstrapper_interface import Bootstrapper
 if TYPE_CHECKING:
     from ...types import Address
 
-#: Seconds between two rounds of walking to every tracker for the same overlay.
+#: The longest pause between two rounds of walking to every tracker for the same overlay.
 DEFAULT_BOOTSTRAP_TIMEOUT = 30.0
+#: The first pause after a round that left the overlay without peers (it doubles up to the timeout).
+INITIAL_RETRY_INTERVAL = 1.0
 #: Seconds between attempts to resolve tracker names that did not resolve yet.
 DNS_RETRY_INTERVAL = 60.0
 
@@ -126,21 +135,29 @@ class DispersyBootstrapper(Bootstrapper):
     :param ip_addresses: ``(IPv4 literal, port)`` pairs of trackers.
     :param dns_addresses: ``(host name, port)`` pairs of trackers; resolved when the bootstrapper is
         initialized (IPv4 literals given here are used as they are).
-    :param bootstrap_timeout: minimum number of seconds between two walks to all trackers for one overlay.
+    :param bootstrap_timeout: the longest pause, in seconds, between two walks to all trackers for one overlay.
+    :param initial_retry_interval: the first pause; it doubles after every round until it reaches
+        ``bootstrap_timeout``, and starts over once the overlay has peers.
     :param resolver: ``host -> Deferred[ip]``; the reactor's resolver (``reactor.resolve``) by default.
         Tests inject a fake one so no DNS server is ever asked.
     :param reactor: clock for the throttling and the retries (the global reactor by default).
     :param dns_retry_interval: seconds between retries of names that did not resolve.
     :raises BootstrapAddressError: if an address entry is malformed.
-    :raises ValueError: if a time is negative.
+    :raises ValueError: if a time is negative (or not a number).
     """
 
-    def __init__(self, ip_addresses: Iterable[Address], dns_addresses: Iterable[tuple[str, int]],
+    def __init__(self, ip_addresses: Iterable[Address], dns_addresses: Iterable[tuple[str, int]],  # noqa: PLR0913
                  bootstrap_timeout: float = DEFAULT_BOOTSTRAP_TIMEOUT, *, resolver: Resolver | None = None,
-                 reactor: Any = None, dns_retry_interval: float = DNS_RETRY_INTERVAL) -> None:  # noqa: ANN401
+                 reactor: Any = None, dns_retry_interval: float = DNS_RETRY_INTERVAL,  # noqa: ANN401
+                 initial_retry_interval: float = INITIAL_RETRY_INTERVAL) -> None:
         super().__init__()
-        if bootstrap_timeout < 0 or dns_retry_interval <= 0:
-            msg = "bootstrap_timeout must be >= 0 and dns_retry_interval > 0"
+        for name, value in (("bootstrap_timeout", bootstrap_timeout), ("dns_retry_interval", dns_retry_interval),
+                            ("initial_retry_interval", initial_retry_interval)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                msg = f"{name} must be a number of seconds, got {value!r}"
+                raise ValueError(msg)
+        if bootstrap_timeout < 0 or dns_retry_interval <= 0 or initial_retry_interval <= 0:
+            msg = "bootstrap_timeout must be >= 0, dns_retry_interval and initial_retry_interval > 0"
             raise ValueError(msg)
         #: Every tracker we can walk to: the IP addresses given, plus the names resolved so far.
         self.ip_addresses: list[UDPv4Address] = []
@@ -148,11 +165,15 @@ class DispersyBootstrapper(Bootstrapper):
             self._remember(tracker_ip_address(entry))
         self.dns_addresses: list[tuple[str, int]] = [tracker_dns_address(entry) for entry in dns_addresses]
         self.bootstrap_timeout = bootstrap_timeout
+        self.initial_retry_interval = min(initial_retry_interval, bootstrap_timeout)
         self.dns_retry_interval = dns_retry_interval
         self._resolver = resolver
         self._reactor = reactor
         self._overlays: list[Any] = []
         self._last_walk: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        # Per overlay: the pause before the next round, and when it last asked for addresses.
+        self._pause: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self._last_asked: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self._unresolved: dict[tuple[str, int], None] = dict.fromkeys(self.dns_addresses)
         self._lookups: set[Deferred] = set()
         self._retry_loop: LoopingCall | None = None
@@ -212,22 +233,41 @@ class DispersyBootstrapper(Bootstrapper):
 
     def get_addresses(self, overlay: Any, timeout: float) -> Deferred:  # noqa: ANN401
         """
-        Send an introduction request to every known tracker, at most once per ``bootstrap_timeout``.
+        Send an introduction request to every known tracker, unless the overlay's current pause has not
+        passed yet (see the module documentation for how the pause grows and starts over).
 
         The trackers' answers introduce peers, which the overlay stores as walkable addresses; the returned
         list itself is always empty (there is nothing to walk to besides the trackers we just contacted).
         """
         now = self.reactor.seconds()
+        last_asked = self._last_asked.get(overlay)
+        self._last_asked[overlay] = now
+        # A peerless overlay asks on every walk step; a long silence means it had peers in the meantime.
+        if _has_peers(overlay) or (last_asked is not None and now - last_asked > self.bootstrap_timeout):
+            self.reset_backoff(overlay)
         last = self._last_walk.get(overlay)
-        if last is not None and now - last < self.bootstrap_timeout:
+        pause = self._pause.get(overlay)
+        if last is not None and pause is not None and now - last < pause:
             return succeed([])
         self._last_walk[overlay] = now
-        logger.debug("Walking to %d trackers for %s", len(self.ip_addresses), type(overlay).__name__)
+        self._pause[overlay] = self.initial_retry_interval if pause is None else min(pause * 2, self.bootstrap_timeout)
+        logger.debug("Walking to %d trackers for %s (next round after %.1f s)", len(self.ip_addresses),
+                     type(overlay).__name__, self._pause[overlay])
         self._walk_to_trackers(overlay)
         return succeed([])
 
+    def retry_interval(self, overlay: Any) -> float:  # noqa: ANN401
+        """The pause, in seconds, after the last round of walking to the trackers for ``overlay``."""
+        return self._pause.get(overlay, self.initial_retry_interval)
+
+    def reset_backoff(self, overlay: Any) -> None:  # noqa: ANN401
+        """Start over with the shortest pause the next time ``overlay`` has no peers."""
+        self._pause.pop(overlay, None)
+
     def keep_alive(self, overlay: Any) -> None:  # noqa: ANN401
         """Send an introduction request to each tracker, so they keep introducing us to newcomers."""
+        # Only overlays with peers are kept alive: when they lose them, bootstrapping starts fast again.
+        self.reset_backoff(overlay)
         self._walk_to_trackers(overlay)
 
     def blacklist(self) -> list[UDPv4Address]:
@@ -319,11 +359,17 @@ class DispersyBootstrapper(Bootstrapper):
         return self._resolve_round().addCallback(stop_when_done)
 
 
+def _has_peers(overlay: Any) -> bool:  # noqa: ANN401
+    get_peers = getattr(overlay, "get_peers", None)
+    return bool(get_peers()) if callable(get_peers) else False
+
+
 __all__ = [
     "DEFAULT_BOOTSTRAP_DNS_ADDRESSES",
     "DEFAULT_BOOTSTRAP_IP_ADDRESSES",
     "DEFAULT_BOOTSTRAP_TIMEOUT",
     "DNS_RETRY_INTERVAL",
+    "INITIAL_RETRY_INTERVAL",
     "BootstrapAddressError",
     "DispersyBootstrapper",
     "Resolver",

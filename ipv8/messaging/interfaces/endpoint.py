@@ -20,7 +20,7 @@ import abc
 import ipaddress
 import logging
 import socket
-from typing import Any, Iterable, Tuple
+from typing import Any, ClassVar, Iterable, Tuple
 
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface, implementer
@@ -143,6 +143,22 @@ class IEndpoint(Interface):
         """Set the byte, packet and drop counters back to zero."""
 
 
+class IMultiInterfaceEndpoint(IEndpoint):
+    """An endpoint that serves several address families through one child endpoint each (a dispatcher)."""
+
+    interfaces = Attribute("Child endpoints by interface name (``\"UDPIPv4\"``, ``\"UDPIPv6\"``).")
+
+    def interface_for(socket_address: object) -> str | None:  # noqa: N805
+        """The name of the interface that sends to ``socket_address``, or None when none does."""
+
+
+class IAnonymizingEndpoint(IEndpoint):
+    """An endpoint that can route a community's traffic through anonymous circuits."""
+
+    def set_anonymity(prefix: bytes, enabled: bool) -> None:  # noqa: N805
+        """Send the traffic of the community with this 22-byte ``prefix`` anonymously (or not)."""
+
+
 # --------------------------------------------------------------------------------------------------
 # Shared endpoint behaviour
 
@@ -150,6 +166,9 @@ class IEndpoint(Interface):
 @implementer(IEndpoint)
 class Endpoint(abc.ABC):
     """Listener registry, packet fan-out and counters; subclasses add the actual transport."""
+
+    #: The socket family the endpoint sends on; IPv6 endpoints override it.
+    SOCKET_FAMILY: ClassVar[int] = socket.AF_INET
 
     def __init__(self, prefixlen: int = DEFAULT_PREFIX_LENGTH) -> None:
         """
@@ -413,13 +432,14 @@ class EndpointListener(abc.ABC):
         """Whether the endpoint this listener hangs on speaks IPv6 (decided by its bound address when open)."""
         if self.endpoint.is_open():
             return _is_ipv6_literal(self.endpoint.get_address()[0])
-        return getattr(self.endpoint, "SOCKET_FAMILY", socket.AF_INET) == socket.AF_INET6
+        if IMultiInterfaceEndpoint.providedBy(self.endpoint):
+            return False  # a dispatcher prefers IPv4 while closed, like the UDP endpoint it starts with
+        return isinstance(self.endpoint, Endpoint) and self.endpoint.SOCKET_FAMILY == socket.AF_INET6
 
     def get_ipv6_address(self) -> Address:
         """The endpoint's IPv6 address; for a dispatcher, the address of its ``UDPIPv6`` child."""
-        children = getattr(self.endpoint, "interfaces", None)
-        if isinstance(children, dict) and "UDPIPv6" in children:
-            return children["UDPIPv6"].get_address()
+        if IMultiInterfaceEndpoint.providedBy(self.endpoint) and "UDPIPv6" in self.endpoint.interfaces:
+            return self.endpoint.interfaces["UDPIPv6"].get_address()
         return self.endpoint.get_address()
 
     def _get_lan_address(self, bootstrap: bool = False) -> Address:
@@ -463,8 +483,10 @@ __all__ = [
     "EndpointClosedException",
     "EndpointConfigurationError",
     "EndpointListener",
+    "IAnonymizingEndpoint",
     "IEndpoint",
     "IEndpointListener",
+    "IMultiInterfaceEndpoint",
     "IllegalDestination",
     "IllegalEndpointListenerError",
     "InvalidPrefixError",

@@ -13,16 +13,24 @@ statistics is passed through to the wrapped endpoint.
 """
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
-from .endpoint import DEFAULT_PREFIX_LENGTH, Endpoint, EndpointListener, IEndpoint, IEndpointListener
+from ...util import get_reactor
+from .endpoint import (
+    DEFAULT_PREFIX_LENGTH,
+    Endpoint,
+    EndpointListener,
+    IEndpoint,
+    IEndpointListener,
+)
 from .network_stats import NetworkStat
 
 if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
+
     from ...types import Address
     from .endpoint import Packet
 
@@ -42,12 +50,12 @@ class StatisticsEndpoint(EndpointListener, Endpoint):
     #: Message ids reserved for the old Dispersy messages.
     IDS_DEPRECATED = frozenset({*range(235, 245), 247, 248, *range(251, 256)})
 
-    def __init__(self, endpoint: Endpoint, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, endpoint: Endpoint, clock: IReactorTime | None = None) -> None:
         """
         Wrap ``endpoint`` and start listening to it.
 
         :param endpoint: the endpoint that really sends and receives.
-        :param clock: the time source for the measurement timestamps.
+        :param clock: the clock of the measurement timestamps; the global reactor by default.
         """
         Endpoint.__init__(self, getattr(endpoint, "prefixlen", DEFAULT_PREFIX_LENGTH))
         EndpointListener.__init__(self, endpoint)
@@ -55,6 +63,9 @@ class StatisticsEndpoint(EndpointListener, Endpoint):
         #: prefix -> message id -> figures, only for prefixes with statistics enabled.
         self.statistics: dict[bytes, dict[int, NetworkStat]] = {}
         endpoint.add_listener(self)
+
+    def _now(self) -> float:
+        return (self._clock if self._clock is not None else get_reactor()).seconds()
 
     def __getattr__(self, name: str) -> Any:  # noqa: ANN401
         """Anything this wrapper does not define is looked up on the wrapped endpoint."""
@@ -105,13 +116,13 @@ class StatisticsEndpoint(EndpointListener, Endpoint):
 
     def add_sent_stat(self, prefix: bytes, identifier: int, num_bytes: int, timestamp: float | None = None) -> None:
         """Record a sent message by hand (also enables statistics for ``prefix``)."""
-        when = self._clock() if timestamp is None else timestamp
+        when = self._now() if timestamp is None else timestamp
         self._stat(prefix, identifier).add_sent_stat(when, num_bytes)
 
     def add_received_stat(self, prefix: bytes, identifier: int, num_bytes: int,
                           timestamp: float | None = None) -> None:
         """Record a received message by hand (also enables statistics for ``prefix``)."""
-        when = self._clock() if timestamp is None else timestamp
+        when = self._now() if timestamp is None else timestamp
         self._stat(prefix, identifier).add_received_stat(when, num_bytes)
 
     # -- reading -----------------------------------------------------------------------------------

@@ -5,10 +5,11 @@ import socket
 from typing import Any, Callable
 
 from twisted.internet import reactor, task
-from twisted.internet.defer import Deferred, inlineCallbacks, succeed
+from twisted.internet.defer import Deferred, succeed
 
 from ipv8.messaging.addresses import UDPv4Address
 from ipv8.messaging.interfaces.endpoint import Endpoint, EndpointListener
+from ipv8.test.util import wait_until as shared_wait_until
 
 PREFIX_A = b"\x00\x02" + b"A" * 20
 PREFIX_B = b"\x00\x02" + b"B" * 20
@@ -80,16 +81,9 @@ def loopback_available(family: int, host: str) -> bool:
 IPV6_LOOPBACK = loopback_available(socket.AF_INET6, "::1") if socket.has_ipv6 else False
 
 
-@inlineCallbacks
-def wait_until(condition: Callable[[], bool], timeout: float = 1.0, step: float = 0.002) -> Any:  # noqa: ANN401
-    """Spin the real reactor until ``condition()`` holds; fail after ``timeout`` seconds."""
-    waited = 0.0
-    while not condition():
-        if waited >= timeout:
-            msg = f"condition not met within {timeout} s"
-            raise AssertionError(msg)
-        yield task.deferLater(reactor, step, lambda: None)
-        waited += step
+def wait_until(condition: Callable[[], object], timeout: float = 1.0, step: float = 0.002) -> Deferred[None]:
+    """:func:`ipv8.test.util.wait_until` with the short defaults of the endpoint tests."""
+    return shared_wait_until(condition, timeout, step)
 
 
 def settle(delay: float = 0.02) -> Deferred:

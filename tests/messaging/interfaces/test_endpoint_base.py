@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from ipv8.messaging.addresses import UDPv4Address, UDPv6Address
@@ -11,6 +12,7 @@ from ipv8.messaging.interfaces.endpoint import (
     EndpointClosedException,
     EndpointListener,
     IEndpoint,
+    IMultiInterfaceEndpoint,
     IEndpointListener,
     IllegalEndpointListenerError,
     InvalidPrefixError,
@@ -247,7 +249,11 @@ def test_address_is_lan_means_one_of_our_addresses(endpoint: MemoryEndpoint) -> 
 
 
 def test_get_ipv6_address_prefers_a_dispatchers_ipv6_child() -> None:
+    @implementer(IMultiInterfaceEndpoint)
     class TwoChildren(MemoryEndpoint):
+        def interface_for(self, socket_address: object) -> str | None:
+            return None
+
         def __init__(self) -> None:
             super().__init__()
             self.interfaces = {"UDPIPv4": MemoryEndpoint(), "UDPIPv6": MemoryEndpoint(UDPv6Address("::1", 7))}

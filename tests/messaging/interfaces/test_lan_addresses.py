@@ -18,7 +18,13 @@ class FixedProvider(AddressProvider):
 
     def __init__(self, entries: list[str], now: list[float] | None = None, fail: bool = False) -> None:
         self.now = now if now is not None else [0.0]
-        super().__init__(clock=lambda: self.now[0])
+
+        class _ListClock:  # reads the test's mutable "now" list, like a Clock would
+            @staticmethod
+            def seconds() -> float:
+                return self.now[0]
+
+        super().__init__(clock=_ListClock())
         self.entries = entries
         self.fail = fail
         self.reads = 0

@@ -63,7 +63,7 @@ def inner() -> MemoryEndpoint:
 
 @pytest.fixture
 def stats(inner: MemoryEndpoint, clock: Clock) -> StatisticsEndpoint:
-    return StatisticsEndpoint(inner, clock=clock.seconds)
+    return StatisticsEndpoint(inner, clock=clock)
 
 
 def test_interfaces(stats: StatisticsEndpoint) -> None:

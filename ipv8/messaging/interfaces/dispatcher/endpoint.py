@@ -14,7 +14,7 @@ from twisted.internet.defer import Deferred, gatherResults
 from zope.interface import implementer
 
 from ...addresses import UDPv4Address, UDPv4LANAddress, UDPv6Address
-from ..endpoint import Endpoint, EndpointClosedException, EndpointConfigurationError, IEndpoint
+from ..endpoint import Endpoint, EndpointClosedException, EndpointConfigurationError, IMultiInterfaceEndpoint
 from ..traffic import DropReason
 from ..udp.endpoint import UDPEndpoint, UDPv6Endpoint
 
@@ -58,7 +58,7 @@ def guess_interface(socket_address: object) -> str | None:
     return "UDPIPv4" if version == 4 else "UDPIPv6"
 
 
-@implementer(IEndpoint)
+@implementer(IMultiInterfaceEndpoint)
 class DispatcherEndpoint(Endpoint):
     """Bundles several endpoints (e.g. IPv4 and IPv6 UDP) behind one endpoint interface."""
 

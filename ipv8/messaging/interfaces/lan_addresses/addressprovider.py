@@ -8,8 +8,12 @@ from __future__ import annotations
 import abc
 import ipaddress
 import logging
-import time
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Union
+
+from ....util import get_reactor
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
 
 #: An interface address together with its network, e.g. ``IPv4Interface("192.168.1.7/24")``.
 InterfaceAddress = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
@@ -18,12 +22,12 @@ InterfaceAddress = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 class AddressProvider(abc.ABC):
     """Lists local interface addresses through one OS mechanism, with a small time-based cache."""
 
-    def __init__(self, verbose: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, verbose: bool = False, clock: IReactorTime | None = None) -> None:
         """
         Create a provider that has not looked at the system yet.
 
         :param verbose: log failures of the underlying mechanism at warning level instead of debug.
-        :param clock: the time source for the refresh interval (injectable for tests).
+        :param clock: the clock of the refresh interval; the global reactor by default.
         """
         self.verbose = verbose
         self._clock = clock
@@ -46,7 +50,7 @@ class AddressProvider(abc.ABC):
 
     def discover_addresses(self, min_interval: float = 10.0) -> None:
         """Refresh the remembered addresses, unless the last refresh is less than ``min_interval`` seconds old."""
-        now = self._clock()
+        now = (self._clock if self._clock is not None else get_reactor()).seconds()
         if self._read_at is not None and now - self._read_at < min_interval:
             return
         self._read_at = now

@@ -1,0 +1,190 @@
+"""
+A pyipv8 3.2.1 node with its REST API, for tests/interop/test_rest_compat.py.  Run it ONLY with
+``.venv-ref/bin/python``.
+
+Usage: ``python ref_rest_node.py '<JSON configuration>'`` with the keys
+
+``deadline``           seconds after which the node stops by itself (default 30)
+``api_key``            the REST API key (default none)
+``statistics``         wrap the endpoint in a StatisticsEndpoint (default true)
+``community_id``       hex id of the second overlay, ``RESTCompatCommunity`` (the first is DiscoveryCommunity)
+``extra_path``         a directory put in front of ``sys.path`` (pyipv8 3.2.1's REST layer needs marshmallow<4,
+                       which the test installs there; see test_rest_compat.py)
+
+The node binds its UDP endpoint and its REST API to 127.0.0.1 only (port 0: the system picks), loads the
+two overlays with a RandomWalk each and no bootstrap servers. It speaks the line protocol of
+``ref_peer.py``: JSON events on stdout (``ready`` with ``rest_port``, ``reply``, ``exit`` with the loopback
+guard's refusal counters) and JSON commands on stdin: ``walk_to`` (``address``: ``[ip, port]``, every overlay),
+``peers`` (the number of verified peers per overlay) and ``stop``. It exits when stdin closes.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+CONFIG = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+if CONFIG.get("extra_path"):
+    sys.path.insert(0, CONFIG["extra_path"])
+
+import loopback_guard  # noqa: E402
+
+loopback_guard.install()  # before pyipv8 creates a single socket
+
+import asyncio  # noqa: E402
+import copy  # noqa: E402
+import importlib.metadata  # noqa: E402
+import os  # noqa: E402
+import pathlib  # noqa: E402
+import traceback  # noqa: E402
+from typing import Any  # noqa: E402
+
+import ipv8  # noqa: E402
+
+if "site-packages" not in pathlib.Path(ipv8.__file__).parts:
+    sys.exit(f"ref_rest_node.py must run on the pyipv8 reference interpreter, not with {ipv8.__file__}")
+
+import ipv8.configuration as pyipv8_configuration  # noqa: E402
+import ipv8.messaging.interfaces.endpoint as pyipv8_endpoint  # noqa: E402
+import ipv8.overlay as pyipv8_overlay  # noqa: E402
+from ipv8.community import Community  # noqa: E402
+from ipv8.messaging.interfaces.statistics_endpoint import StatisticsEndpoint  # noqa: E402
+from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint  # noqa: E402
+from ipv8.REST.rest_manager import RESTManager  # noqa: E402
+from ipv8_service import IPv8  # noqa: E402
+
+# No public bootstrap servers and no LAN probing in this process (see ref_peer.py for the reasons).
+pyipv8_configuration.DISPERSY_BOOTSTRAPPER["init"]["ip_addresses"] = []
+pyipv8_configuration.DISPERSY_BOOTSTRAPPER["init"]["dns_addresses"] = []
+pyipv8_endpoint.get_lan_addresses = lambda: []
+pyipv8_overlay.get_providers = lambda: []
+
+
+class RESTCompatCommunity(Community):
+    """The second overlay of both nodes; no messages of its own, one periodic task (for /asyncio/tasks)."""
+
+    community_id = bytes.fromhex(CONFIG.get("community_id", "5e57c0de" + "00" * 15 + "77"))
+
+    def __init__(self, settings: Any) -> None:  # noqa: ANN401
+        super().__init__(settings)
+        self.register_task("compat tick", self.tick, interval=5.0)
+
+    def tick(self) -> None:
+        """Nothing to do: the task only has to exist."""
+
+
+def emit(event: str, **fields: Any) -> None:  # noqa: ANN401
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def build_configuration() -> dict[str, Any]:
+    configuration = copy.deepcopy(pyipv8_configuration.get_default_configuration())
+    configuration["interfaces"] = [{"interface": "UDPIPv4", "ip": "127.0.0.1", "port": 0}]
+    configuration["keys"] = [{"alias": "rest node", "generation": "curve25519", "file": ""}]
+    configuration["logger"] = {"level": "ERROR"}
+    configuration["working_directory"] = ":memory:"
+    configuration["walker_interval"] = 0.5
+    walkers = [{"strategy": "RandomWalk", "peers": 20, "init": {"timeout": 3.0}}]
+    configuration["overlays"] = [
+        {"class": name, "key": "rest node", "walkers": walkers, "bootstrappers": [], "initialize": {},
+         "on_start": []}
+        for name in ("DiscoveryCommunity", "RESTCompatCommunity")]
+    return configuration
+
+
+class Node:
+    """The IPv8 instance, its REST manager and the commands the test sends."""
+
+    def __init__(self) -> None:
+        # pyipv8 3.2.1's enable_statistics=True wraps the DispatcherEndpoint it builds from "interfaces" in a
+        # StatisticsEndpoint, whose listener registration (Endpoint.add_prefix_listener, run on the wrapper)
+        # never reaches the UDP interface the dispatcher forwards to: the overlays then receive nothing. A
+        # StatisticsEndpoint around a plain UDPEndpoint works, so statistics are switched on that way.
+        override = StatisticsEndpoint(UDPEndpoint(port=0, ip="127.0.0.1")) if CONFIG.get("statistics", True) \
+            else None
+        self.ipv8 = IPv8(build_configuration(), endpoint_override=override,
+                         extra_communities={"RESTCompatCommunity": RESTCompatCommunity})
+        self.rest = RESTManager(self.ipv8)
+        self.stop_requested: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def start(self) -> None:
+        for interface in [self.ipv8.endpoint, *getattr(self.ipv8.endpoint, "interfaces", {}).values()]:
+            loopback_guard.guard_endpoint(interface)
+        await self.ipv8.start()
+        await self.rest.start(0, "127.0.0.1", api_key=CONFIG.get("api_key"))
+        rest_port = self.rest.site._server.sockets[0].getsockname()[1]  # noqa: SLF001 - aiohttp keeps it there
+        udp = self.ipv8.endpoint.get_address()
+        for overlay in self.ipv8.overlays:
+            overlay.my_estimated_lan = ("127.0.0.1", udp[1])
+            overlay.my_estimated_wan = overlay.my_estimated_lan
+        emit("ready", address=[udp[0], udp[1]], rest_port=rest_port, pid=os.getpid(),
+             mid=self.ipv8.overlays[0].my_peer.mid.hex(), pyipv8=importlib.metadata.version("pyipv8"))
+
+    async def run(self, command: dict[str, Any]) -> Any:  # noqa: ANN401
+        kind = command.get("cmd")
+        if kind == "walk_to":
+            host, port = command["address"]
+            if not loopback_guard.is_loopback(host):
+                raise ValueError(f"refusing non-loopback address {command['address']!r}")
+            for overlay in self.ipv8.overlays:
+                overlay.walk_to((host, int(port)))
+            return None
+        if kind == "peers":
+            return {type(overlay).__name__: len(overlay.get_peers()) for overlay in self.ipv8.overlays}
+        if kind == "stop":
+            if not self.stop_requested.done():
+                self.stop_requested.set_result("stop command")
+            return None
+        raise ValueError(f"unknown command {kind!r}")
+
+    async def answer(self, command: dict[str, Any]) -> None:
+        try:
+            result = await self.run(command)
+        except Exception as exc:  # noqa: BLE001 - reported to the test, which fails with it
+            emit("reply", id=command.get("id"), ok=False, error=f"{type(exc).__name__}: {exc}",
+                 traceback=traceback.format_exc())
+        else:
+            emit("reply", id=command.get("id"), ok=True, result=result)
+
+    async def read_commands(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        while True:
+            line = await reader.readline()
+            if not line:
+                if not self.stop_requested.done():
+                    self.stop_requested.set_result("stdin closed")
+                return
+            try:
+                command = json.loads(line)
+            except ValueError:
+                emit("error", error=f"not JSON: {line!r}")
+                continue
+            loop.create_task(self.answer(command))
+
+    async def stop(self) -> None:
+        await self.rest.stop()
+        await self.ipv8.stop()
+
+
+async def main() -> None:
+    loop = asyncio.get_running_loop()
+    node = Node()
+    loop.call_later(float(CONFIG.get("deadline", 30.0)),
+                    lambda: node.stop_requested.done() or node.stop_requested.set_result("deadline"))
+    await node.start()
+    commands = loop.create_task(node.read_commands())
+    reason = await node.stop_requested
+    commands.cancel()
+    try:
+        await asyncio.wait_for(node.stop(), 2.0)
+    except Exception as exc:  # noqa: BLE001 - we are leaving anyway
+        print(f"stopping pyipv8 failed: {exc!r}", file=sys.stderr)
+    emit("exit", reason=reason, refusals=loopback_guard.report())
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.stdout.flush()
+    os._exit(0)  # do not wait for stray executor threads
