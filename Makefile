@@ -50,7 +50,7 @@ optional = $(1) || { echo "note: $(2)"; \
 # The optional parts of the suite (legacy keys, live interop with pyipv8, the NAT lab) get what they need
 # here; when one cannot be had (no package registry, not root) its tests skip and say why, except in CI.
 test-prereqs:
-	@$(call optional,$(MAKE) --no-print-directory legacy-venv,no cryptography<47 venv: legacy-key tests will skip)
+	@$(call optional,$(MAKE) --no-print-directory legacy-venv,no cryptography<47 venv: the extra legacy-key cross-check will skip)
 	@$(call optional,$(MAKE) --no-print-directory ref-venv,no pyipv8 3.2.1 venv: the interop suite will skip)
 	@$(call optional,sh .ci/ensure-netlab-tools.sh,no NAT-lab tools: the NAT-lab tests will skip)
 
@@ -73,16 +73,19 @@ run: $(STAMP)
 vectors: $(REF_STAMP)
 	$(REF_PY) tests/vectors/make_vectors.py tests/vectors
 	$(REF_PY) tests/peerdiscovery/make_discovery_vectors.py tests/peerdiscovery/discovery_vectors.json
+	$(REF_PY) tests/dht/make_dht_vectors.py tests/dht/dht_vectors.json
 
 bench: $(STAMP) $(if $(findstring --reference,$(BENCH_ARGS)),$(REF_STAMP))
 	$(VENV_PY) bench/serialization.py $(BENCH_ARGS)
 	$(VENV_PY) bench/messaging.py $(BENCH_ARGS)
 	$(VENV_PY) bench/discovery.py $(BENCH_ARGS)
+	$(VENV_PY) bench/keys.py $(BENCH_ARGS)
 
 bench-reference: $(STAMP) $(REF_STAMP)
 	$(VENV_PY) bench/serialization.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/messaging.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/discovery.py --reference $(BENCH_ARGS)
+	$(VENV_PY) bench/keys.py --reference $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LEGACY_VENV) build dist *.egg-info .hypothesis doc/api

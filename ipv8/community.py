@@ -83,7 +83,7 @@ logger = logging.getLogger(__name__)
 class CommunitySettings(Settings):
     """Settings every Community understands; subclass it to add your own (see ``settings_class``)."""
 
-    #: Stop accepting introduction requests once we have more than this many peers (-1: no limit).
+    #: Stop accepting new peers once we have this many (-1: no limit); see ``Community._make_room_for``.
     max_peers: int = DEFAULT_MAX_PEERS
     #: Ask for our traffic to go through a TunnelEndpoint (when the endpoint is one).
     anonymize: bool = False
@@ -276,8 +276,9 @@ class Community(IntroductionProtocol, EZPackOverlay):
         passes here; see :mod:`ipv8.messaging.replay` for the rules.
         """
         modulus = 65536 if msg_id in SIXTEEN_BIT_TIME_MESSAGES else None
+        verified = self.network.get_verified_by_public_key_bin(key_bin) is not None
         return self.replay_guard.accept(key_bin, global_time, tuple(source_address), self._clock().seconds(),
-                                        modulus)
+                                        modulus, protected=verified)
 
     # Addresses ----------------------------------------------------------------------------------------
 

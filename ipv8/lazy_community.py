@@ -38,10 +38,11 @@ class ReplayedMessageError(PacketDecodingError):
     """A signed message carries a global time its sender already used: somebody sent it again."""
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)
 def _public_key_from_bin(key_bin: bytes) -> PublicKey:
     # Parsing a key (and, for libsodium keys, deriving its material) costs more than the verification
-    # itself for small messages; peers send many messages with the same key, so remember them.
+    # itself for small messages; peers send many messages with the same key, so remember them. Only as
+    # many as a busy node talks to: a flood of fresh keys must not turn this cache into megabytes.
     return default_eccrypto.key_from_public_bin(key_bin)
 
 

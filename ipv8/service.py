@@ -24,7 +24,7 @@ from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from .config_validation import check_configuration
-from .configuration import ConfigurationError, validate_configuration
+from .configuration import ConfigurationError
 from .keyvault.crypto import default_eccrypto
 from .keyvault.exceptions import KeyVaultError
 from .keyvault.keyfile import load_private_key, save_private_key

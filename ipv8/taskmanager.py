@@ -186,6 +186,8 @@ class _Registration:
         self.anonymous_base = anonymous_base
         self.handle: Deferred[Any] = Deferred()
         self.ended = _Signal()
+        #: When the task was registered, on the manager's clock (None when no clock was at hand).
+        self.start_time: float | None = None
 
 
 def _identity(work: object) -> object:
@@ -349,14 +351,17 @@ class TaskManager:
 
     def get_task_descriptions(self) -> list[dict[str, Any]]:
         """
-        Describe the live tasks, for diagnostics: ``{"name", "periodic", "interval"}`` per task, sorted by name.
+        Describe the live tasks, for diagnostics: ``{"name", "periodic", "interval", "start_time"}`` per task,
+        sorted by name.
 
-        ``interval`` is the period in seconds of a periodic task and ``None`` for a one-shot task.
+        ``interval`` is the period in seconds of a periodic task and ``None`` for a one-shot task; ``start_time``
+        is when the task was registered, on the manager's clock.
         """
         descriptions = []
         for name, registration in list(self._live_tasks.items()):
             interval = registration.runner.interval if isinstance(registration.runner, _RepeatingRun) else None
-            descriptions.append({"name": str(name), "periodic": interval is not None, "interval": interval})
+            descriptions.append({"name": str(name), "periodic": interval is not None, "interval": interval,
+                                 "start_time": registration.start_time})
         return sorted(descriptions, key=lambda entry: entry["name"])
 
     def get_anonymous_tasks(self, base_name: str) -> list[Deferred[Any]]:
@@ -490,6 +495,9 @@ class TaskManager:
             runner = _SingleRun(self._clock() if delay is not None else None, call, delay)
 
         registration = _Registration(name, runner, ignore_types, anonymous_base)
+        if self._reactor is not None or delay is not None or interval is not None:
+            # (An immediate task on a manager without a clock does not look the global reactor up for this.)
+            registration.start_time = self._clock().seconds()
         registration.handle = Deferred(lambda _: self._stop(registration))
         # Listed before it starts: work that finishes at once must find its own record to remove.
         self._live_tasks[name] = registration

@@ -45,21 +45,34 @@ from collections import Counter, OrderedDict
 from typing import TYPE_CHECKING, Any, Callable
 
 from .keyvault.crypto import default_eccrypto
-from .lazy_community import HEADER_SIZE, InvalidSignatureError, PacketDecodingError, split_signed_packet
+from .lazy_community import (
+    HEADER_SIZE,
+    InvalidSignatureError,
+    PacketDecodingError,
+    split_signed_packet,
+)
 from .messaging.address_hygiene import AddressHygiene, Scope, address_scope, fits_scope
 from .messaging.addresses import UDPv4Address, UDPv4LANAddress, UDPv6Address
 from .messaging.interfaces.endpoint import EndpointListener
-from .messaging.payload import (IntroductionRequestPayload, IntroductionResponsePayload,
-                                NewIntroductionRequestPayload, NewIntroductionResponsePayload,
-                                NewPunctureRequestPayload, PunctureRequestPayload)
-from .messaging.payload_headers import BinMemberAuthenticationPayload, GlobalTimeDistributionPayload
+from .messaging.payload import (
+    IntroductionRequestPayload,
+    IntroductionResponsePayload,
+    NewIntroductionRequestPayload,
+    NewIntroductionResponsePayload,
+    NewPunctureRequestPayload,
+    PunctureRequestPayload,
+)
+from .messaging.payload_headers import (
+    BinMemberAuthenticationPayload,
+    GlobalTimeDistributionPayload,
+)
 from .messaging.serialization import PackError, Serializer
 from .peer import Peer
 from .taskmanager import TaskManager
-from .util import get_reactor
 
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IReactorTime
 
     from .keyvault.keys import PrivateKey
     from .messaging.interfaces.endpoint import Endpoint
@@ -132,15 +145,11 @@ def shareable_lan(peer: TrackedPeer, viewer: Address) -> Address:
     if lan == peer.address:
         return lan
     scope = address_scope(lan)
-    if scope is Scope.UNUSABLE:
-        return peer.address
-    if peer.address[0] == viewer[0]:
-        if scope is not Scope.LOOPBACK or address_scope(viewer) is Scope.LOOPBACK:
-            return lan
-        return peer.address
+    if scope is Scope.PRIVATE and peer.address[0] == viewer[0]:
+        return lan  # behind the same NAT: the public address says nothing about a shared LAN
     if scope in (Scope.LOOPBACK, Scope.PRIVATE) and fits_scope(lan, viewer):
-        return lan
-    return peer.address
+        return lan  # both on this machine, or both on private networks
+    return peer.address  # unusable, meaningless to the viewer, or a public address that is not the peer's
 
 
 def _old_style_pair(lan: Address, wan: Address) -> tuple[Address, Address]:
@@ -316,7 +325,7 @@ class EndpointServer(EndpointListener, TaskManager):
 
     :param endpoint: the endpoint to serve on; the server listens to all of its packets.
     :param key: the private key to sign with (a fresh curve25519 key by default).
-    :param reactor: clock for the silence checks (the global reactor by default).
+    :param clock: clock for the silence checks (the global reactor by default).
     :param peer_timeout: seconds of silence after which a peer is forgotten.
     :param introduce_window: only peers heard from within this many seconds are introduced (at most
         ``peer_timeout``).
@@ -329,7 +338,7 @@ class EndpointServer(EndpointListener, TaskManager):
     """
 
     def __init__(self, endpoint: Endpoint, *, key: PrivateKey | None = None,  # noqa: PLR0913
-                 reactor: Any = None, peer_timeout: float = PEER_TIMEOUT,  # noqa: ANN401
+                 clock: IReactorTime | None = None, peer_timeout: float = PEER_TIMEOUT,
                  introduce_window: float = INTRODUCE_WINDOW,
                  cleanup_interval: float = CLEANUP_INTERVAL, max_communities: int = DEFAULT_MAX_COMMUNITIES,
                  max_peers_per_community: int = DEFAULT_MAX_PEERS_PER_COMMUNITY,
@@ -340,8 +349,7 @@ class EndpointServer(EndpointListener, TaskManager):
                 msg = "peer_timeout, introduce_window and cleanup_interval must be positive numbers"
                 raise TrackerConfigurationError(msg)
         EndpointListener.__init__(self, endpoint)
-        TaskManager.__init__(self, reactor)
-        self._time_source = reactor
+        TaskManager.__init__(self, clock)
         self.my_peer = Peer(key if key is not None else default_eccrypto.generate_key("curve25519"))
         self._my_key_bin = self.my_peer.public_key.key_to_bin()
         self._auth = BinMemberAuthenticationPayload(self._my_key_bin)
@@ -364,10 +372,8 @@ class EndpointServer(EndpointListener, TaskManager):
     # -- time ----------------------------------------------------------------------------------------
 
     def now(self) -> float:
-        """The current time of the server's clock."""
-        if self._time_source is None:
-            self._time_source = get_reactor()
-        return self._time_source.seconds()
+        """The current time of the server's clock (its TaskManager's)."""
+        return self.clock.seconds()
 
     def _next_global_time(self) -> int:
         # Our own counter only: adopting the clocks of strangers would let one of them push us to 2**64.

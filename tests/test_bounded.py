@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import random
 from collections import Counter, OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from ipv8.bounded import AgedMap, AgedSet
 
@@ -175,7 +181,7 @@ class AgedSetMachine(RuleBasedStateMachine):
         assert_set_internals(self.aged)
 
 
-AgedSetMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None,
+AgedSetMachine.TestCase.settings = settings(max_examples=30, stateful_step_count=30, deadline=None,
                                             suppress_health_check=[HealthCheck.too_slow])
 TestAgedSet = AgedSetMachine.TestCase
 
@@ -364,6 +370,6 @@ class AgedMapMachine(RuleBasedStateMachine):
             assert (key in self.aged) == (key in self.model)
 
 
-AgedMapMachine.TestCase.settings = settings(max_examples=80, stateful_step_count=40, deadline=None,
+AgedMapMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None,
                                             suppress_health_check=[HealthCheck.too_slow])
 TestAgedMap = AgedMapMachine.TestCase

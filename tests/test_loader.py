@@ -39,7 +39,7 @@ class SecondCommunity(Community):
 def empty_ipv8(tmp_path: Any) -> IPv8:
     clock = Clock()
     config = ConfigBuilder().clear_keys().clear_overlays().set_working_directory(str(tmp_path)).finalize()
-    return IPv8(config, endpoint_override=AutoMockEndpoint(Internet(reactor=clock)), reactor=clock)
+    return IPv8(config, endpoint_override=AutoMockEndpoint(Internet(clock=clock)), reactor=clock)
 
 
 LOCAL_TRACKER = {"ip_addresses": [("127.0.0.1", 6421)], "dns_addresses": []}

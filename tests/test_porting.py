@@ -12,7 +12,7 @@ from tests.test_doc_examples import ROOT, example_env, guarded_command, run_unti
 PORTING_PAGE = ROOT / "doc" / "basics" / "porting_from_py_ipv8.md"
 
 # Our own program in the shape of the documentation's "Printing the known peers" step: asyncio's run(),
-# ipv8.util.run_forever(), ipv8.types.Peer, keys in files, two nodes, nodes never stopped explicitly.
+# ipv8.util.run_forever(), ipv8.types.Peer, "medium" (legacy) keys in files, two nodes never stopped explicitly.
 # Unlike the documentation (which bootstraps from the public trackers on all interfaces) it binds to
 # 127.0.0.1 and bootstraps from the tracker whose port is in the TRACKER_PORT environment variable.
 PY_IPV8_PROGRAM = textwrap.dedent('''
@@ -58,9 +58,8 @@ PY_IPV8_PROGRAM = textwrap.dedent('''
     run(start_communities())
 ''')
 
-#: (pattern, replacement) for the lines the porting page's table changes: the import, the run() call, the key.
+#: (pattern, replacement) for the lines the porting page's table changes: the import and the run() call.
 SUBSTITUTIONS = [
-    (r'"medium"', '"curve25519"'),
     (r"^from asyncio import run$",
      "from twisted.internet.defer import ensureDeferred\nfrom twisted.internet.task import react"),
     (r"^run\((\w+)\(\)\)$", r"react(lambda reactor: ensureDeferred(\1()))"),
@@ -94,8 +93,6 @@ def test_the_substitutions_are_the_ones_the_page_lists() -> None:
            "`from twisted.internet.defer import ensureDeferred` |" in page
     assert "| `run(main())` | `react(lambda reactor: ensureDeferred(main()))` |" in page
     assert "| `await run_forever()` (from `ipv8.util`) | the same line" in page
-    assert '| `builder.add_key("my peer", "medium", "ec1.pem")` | `builder.add_key("my peer", "curve25519", ' \
-           '"ec1.pem")`' in page
 
 
 def test_ported_tutorial_finds_peers_and_stops_on_ctrl_c(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ EXTRA = {"DemoCommunity": DemoCommunity, "OtherCommunity": OtherCommunity}
 
 def mock_ipv8(config: dict[str, Any], clock: Clock | None = None, **kwargs: Any) -> IPv8:
     clock = clock or Clock()
-    endpoint = AutoMockEndpoint(Internet(reactor=clock))
+    endpoint = AutoMockEndpoint(Internet(clock=clock))
     return IPv8(config, endpoint_override=endpoint, extra_communities=EXTRA, reactor=clock, **kwargs)
 
 
@@ -190,7 +190,7 @@ def test_unknown_overlay_class_names_the_setting(tmp_path: Any) -> None:
 def test_extra_communities_win_over_standard_names(tmp_path: Any) -> None:
     config = demo_config(tmp_path)
     config["overlays"][0]["class"] = "DiscoveryCommunity"
-    node = IPv8(config, endpoint_override=AutoMockEndpoint(Internet(reactor=Clock())),
+    node = IPv8(config, endpoint_override=AutoMockEndpoint(Internet(clock=Clock())),
                 extra_communities={"DiscoveryCommunity": DemoCommunity}, reactor=Clock())
     assert [type(overlay) for overlay in node.overlays] == [DemoCommunity]
 
@@ -422,7 +422,7 @@ def test_start_fails_when_the_endpoint_cannot_open(tmp_path: Any) -> None:
         def open(self) -> Deferred:
             return succeed(False)
 
-    node = IPv8(demo_config(tmp_path), endpoint_override=Unbindable(Internet(reactor=Clock())),
+    node = IPv8(demo_config(tmp_path), endpoint_override=Unbindable(Internet(clock=Clock())),
                 extra_communities=EXTRA, reactor=Clock())
     failures: list[Any] = []
     node.start().addErrback(failures.append)

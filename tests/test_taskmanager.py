@@ -701,12 +701,14 @@ def test_task_descriptions_name_and_period() -> None:
     from twisted.internet.task import Clock
     from ipv8.taskmanager import TaskManager
 
-    manager = TaskManager(clock=Clock())
+    clock = Clock()
+    manager = TaskManager(clock=clock)
     manager.register_task("tick", lambda: None, interval=2.5)
+    clock.advance(1.5)
     manager.register_task("later", lambda: None, delay=10)
     assert manager.get_task_descriptions() == [
-        {"name": "later", "periodic": False, "interval": None},
-        {"name": "tick", "periodic": True, "interval": 2.5},
+        {"name": "later", "periodic": False, "interval": None, "start_time": 1.5},
+        {"name": "tick", "periodic": True, "interval": 2.5, "start_time": 0.0},
     ]
     manager.cancel_pending_task("tick")
     assert [entry["name"] for entry in manager.get_task_descriptions()] == ["later"]

@@ -105,7 +105,7 @@ def make_server(**kwargs: Any) -> tuple[EndpointServer, RecordingEndpoint, Clock
     clock = Clock()
     endpoint = RecordingEndpoint(TRACKER_ADDRESS)
     kwargs.setdefault("rng", random.Random(1))
-    server = EndpointServer(endpoint, reactor=clock, **kwargs)
+    server = EndpointServer(endpoint, clock=clock, **kwargs)
     return server, endpoint, clock
 
 

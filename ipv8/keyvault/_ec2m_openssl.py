@@ -137,7 +137,8 @@ class _Owned:
     def __init__(self, library: _Library, handle: int) -> None:
         self.library = library
         self.handle = handle
-        weakref.finalize(self, _free_key, library, handle)
+        # Not at interpreter exit: the process is going away, and libcrypto may be shutting down too.
+        weakref.finalize(self, _free_key, library, handle).atexit = False
 
 
 class _PublicHandle:

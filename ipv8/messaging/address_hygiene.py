@@ -39,12 +39,16 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _RESERVED_V4 = ipaddress.ip_network("240.0.0.0/4")
 
 
-@lru_cache(maxsize=4096)
 def host_scope(host: str) -> Scope:
-    """The :class:`Scope` of an IP literal (``UNUSABLE`` for anything that is not one).
+    """The :class:`Scope` of an IP literal in text form (``UNUSABLE`` for anything that is not one)."""
+    if not isinstance(host, str):
+        return Scope.UNUSABLE  # ipaddress would take integers and packed bytes, which no address field holds
+    return _text_host_scope(host)
 
-    Cached: the same few hosts are asked about on every packet.
-    """
+
+@lru_cache(maxsize=4096)
+def _text_host_scope(host: str) -> Scope:
+    # Cached: the same few hosts are asked about on every packet.
     try:
         ip = ipaddress.ip_address(host)
     except (ValueError, TypeError):
@@ -125,7 +129,7 @@ class AddressHygiene:
         A private address of a peer behind our own NAT arrives through a public introducer, though, so
         private addresses are also accepted when we ourselves are on a private network.
         """
-        if self.is_own(address):
+        if not is_usable(address) or self.is_own(address):
             return False
         if fits_scope(address, introduced_by):
             return True
@@ -135,7 +139,7 @@ class AddressHygiene:
 
     def may_introduce(self, address: tuple, to: tuple) -> bool:
         """May we tell a peer at ``to`` about ``address``?"""
-        return not self.is_own(address) and fits_scope(address, to)
+        return is_usable(address) and not self.is_own(address) and fits_scope(address, to)
 
     def may_send_to(self, address: tuple) -> bool:
         """May we send to ``address`` at all? (Not unusable and not ourselves.)"""

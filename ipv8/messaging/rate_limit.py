@@ -41,8 +41,11 @@ class PerSourceRateLimiter:
     def __init__(self, rate: float, burst: float, total_rate: float, total_burst: float,
                  max_sources: int = 4096) -> None:
         """Create a limiter with full buckets."""
-        if rate <= 0 or burst < 1 or total_rate <= 0 or total_burst < 1:
+        # Written as "not (valid)" so that NaN, which compares false with everything, is refused too.
+        if not (rate > 0 and burst >= 1 and total_rate > 0 and total_burst >= 1):
             raise ValueError("rates must be positive and bursts at least 1")
+        if not (isinstance(max_sources, int) and max_sources >= 1):
+            raise ValueError(f"max_sources must be a positive integer, got {max_sources!r}")
         self.rate, self.burst = rate, burst
         self.total_rate, self.total_burst = total_rate, total_burst
         self.max_sources = max_sources

@@ -13,7 +13,11 @@ Two situations need care:
 * a peer that restarts begins counting again from a low value. A message far below the window is taken
   as such a restart only when it comes from the address the sender last used; from anywhere else it is
   refused (that is exactly what a replay from another host looks like). A sender's record is forgotten
-  after :attr:`ReplayGuard.ttl` seconds without an accepted message.
+  after a while without an accepted message (the ``ttl`` arguments of :class:`ReplayGuard`).
+
+Records are kept in two tiers: *protected* senders (the caller's verified peers) and everyone else. A flood of
+messages from freshly made keys only churns the second tier, so it cannot push a real peer's window out and
+then replay that peer's messages.
 
 Messages without a global time cannot be protected by the framework; see the documentation page
 "What a node remembers and for how long" for what overlay authors should do.
@@ -40,33 +44,45 @@ class ReplayGuard:
     """Per-sender windows of used global times; bounded in senders and in time.
 
     :param window: how far below the highest time a late (reordered) message is still accepted once.
-    :param max_senders: senders remembered at most (least recently accepted go first).
-    :param ttl: seconds after its last accepted message that a sender's window is forgotten.
+    :param max_senders: unprotected senders remembered at most (least recently accepted go first).
+    :param ttl: seconds after its last accepted message that an unprotected sender's window is forgotten.
+    :param max_protected: protected senders remembered at most.
+    :param protected_ttl: the same as ``ttl``, for protected senders.
     """
 
-    def __init__(self, window: int = 64, max_senders: int = 10_000, ttl: float = 60.0) -> None:
+    def __init__(self, window: int = 64, max_senders: int = 2048, ttl: float = 60.0,
+                 max_protected: int = 4096, protected_ttl: float = 600.0) -> None:
         """Create a guard that has seen nothing yet."""
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
         self.window = window
         self._all_ones = (1 << window) - 1
         self._senders: AgedMap = AgedMap(max_senders, ttl)
+        self._protected: AgedMap = AgedMap(max_protected, protected_ttl)
 
     def __len__(self) -> int:
-        return len(self._senders)
+        return len(self._senders) + len(self._protected)
 
     def accept(self, sender: Hashable, global_time: int, address: object, now: float,
-               modulus: int | None = None) -> bool:
+               modulus: int | None = None, protected: bool = False) -> bool:
         """Whether a message from ``sender`` with ``global_time``, arriving from ``address``, is new.
 
         An accepted time is remembered, so the same message is refused the next time.
 
         :param modulus: the times wrap around at this value (65536 for introduction messages).
+        :param protected: keep this sender's window in the protected tier (pass True for verified peers).
         """
         key = (sender, modulus)
-        state: _SenderWindow | None = self._senders.get(key, now)
+        tier = self._protected if protected else self._senders
+        state: _SenderWindow | None = tier.get(key, now)
         if state is None:
-            self._senders.set(key, _SenderWindow(global_time, address), now)
+            # A sender that just became protected (or stopped being so) brings its window along.
+            other = self._senders if protected else self._protected
+            state = other.get(key, now)
+            if state is not None:
+                other.pop(key)
+        if state is None:
+            tier.set(key, _SenderWindow(global_time, address), now)
             return True
         if modulus:
             half = modulus // 2
@@ -87,13 +103,14 @@ class ReplayGuard:
             state.highest, state.mask = global_time, 1
         else:
             return False
-        self._senders.set(key, state, now)
+        tier.set(key, state, now)
         return True
 
     def forget(self, sender: Hashable) -> None:
-        """Drop everything remembered about ``sender`` (both time kinds)."""
-        for key in [key for key in self._senders if key[0] == sender]:
-            self._senders.pop(key)
+        """Drop everything remembered about ``sender`` (both time kinds, both tiers)."""
+        for tier in (self._senders, self._protected):
+            for key in [key for key in tier if key[0] == sender]:
+                tier.pop(key)
 
 
 __all__ = ["ReplayGuard"]

@@ -290,7 +290,7 @@ class IntroductionProtocol:
         if self.max_peers < 0:
             return True
         peers = self.get_peers()
-        if len(peers) <= self.max_peers:
+        if len(peers) < self.max_peers:
             return True
         key_bin = peer.public_key.key_to_bin()
         stored = self.network.get_verified_by_public_key_bin(key_bin)

@@ -121,10 +121,12 @@ class Network:
     max_introductions_per_introducer: int = 20
     #: Seconds a walkable address is kept when nobody re-introduces it and nobody verifies it.
     unverified_address_ttl: float = 300.0
-    #: Services recorded per peer; further services it announces are ignored.
+    #: Services recorded per verified peer; further services it announces are ignored.
     max_services_per_peer: int = 64
-    #: Peers that are *not* verified whose services are remembered (least recently heard of go first).
-    max_unverified_service_records: int = 1000
+    #: Services recorded per key that is *not* a verified peer (more are recorded once it is verified).
+    max_services_per_unverified_peer: int = 16
+    #: Keys that are *not* verified peers whose services are remembered (least recently heard of go first).
+    max_unverified_service_records: int = 500
     #: Seconds the services of a peer that does not get verified are remembered.
     unverified_services_ttl: float = 60.0
 
@@ -220,11 +222,17 @@ class Network:
                         break
                     self._forget_address(oldest[0])
                     expired += 1
+            self._sync_service_caps()
             for key_bin, _ in self._unverified_services.prune(now):
                 if key_bin not in self.verified_by_public_key_bin:
                     self.services_per_peer.pop(key_bin, None)
                     expired += 1
             return expired
+
+    def _sync_service_caps(self) -> None:
+        # The caps are plain attributes that may be set on an instance at any time.
+        self._unverified_services.max_size = self.max_unverified_service_records
+        self._unverified_services.ttl = self.unverified_services_ttl
 
     def _record_address(self, address: tuple, record: WalkableAddress) -> None:
         """Create or overwrite the introduction record of a known address."""
@@ -365,6 +373,9 @@ class Network:
                 if record is None or record.introduced_by not in self.verified_by_public_key_bin:
                     self._record_address(address,
                                          WalkableAddress(peer.public_key.key_to_bin(), service, bool(new_style)))
+                elif address in self._walkable:
+                    # Introduced again: it lives on (its introduction record stays the first one).
+                    self._walkable_by_service[record.services].add(address, self.now())
             self.add_verified_peer(peer)
 
     def discover_services(self, peer: Peer, services: Iterable[Service]) -> None:
@@ -376,8 +387,12 @@ class Network:
             raise TypeError(f"expected a Peer, got {type(peer).__name__}")
         key_bin = peer.public_key.key_to_bin()
         with self.graph_lock:
+            verified = self.verified_by_public_key_bin.get(key_bin)
             known = self.services_per_peer.setdefault(key_bin, set())
-            room = self.max_services_per_peer - len(known)
+            # A key anyone may have made up a moment ago gets less room than a verified peer.
+            limit = self.max_services_per_peer if verified is not None \
+                else min(self.max_services_per_peer, self.max_services_per_unverified_peer)
+            room = limit - len(known)
             added = []
             for service in services:
                 if service not in known:
@@ -386,12 +401,12 @@ class Network:
                     known.add(service)
                     added.append(service)
                     room -= 1
-            verified = self.verified_by_public_key_bin.get(key_bin)
             if verified is not None:
                 for service in added:
                     self.reverse_service_lookup.setdefault(service, {})[verified] = None
             else:
                 # Anyone can announce services for a key it just made up: remember few of those, briefly.
+                self._sync_service_caps()
                 for evicted, _ in self._unverified_services.set(key_bin, None, self.now()):
                     if evicted not in self.verified_by_public_key_bin:
                         self.services_per_peer.pop(evicted, None)
@@ -418,12 +433,15 @@ class Network:
                     stored.addresses.update(peer.addresses)
                 return
             addresses = tuple(peer.addresses.values())
-            if not any(address in self._known for address in addresses):
-                if any(address in self.blacklist for address in addresses):
-                    return
+            record = not any(address in self._known for address in addresses)
+            if record and any(address in self.blacklist for address in addresses):
+                return
+            # Admitted first, so that its addresses are claimed before they are recorded: recording them
+            # unclaimed would offer them to the walkers, and could push a real walkable address out of its bucket.
+            self._admit(peer, key_bin)
+            if record:
                 for address in addresses:
                     self._record_address(address, _NOBODYS)
-            self._admit(peer, key_bin)
 
     def register_service_provider(self, service_id: Service, overlay: Any) -> None:  # noqa: ANN401
         """Note that our own ``overlay`` provides ``service_id``."""
@@ -445,6 +463,7 @@ class Network:
     def get_services_for_peer(self, peer: Peer) -> Set[Service]:
         """The services ``peer`` told us it runs (a copy; empty if none or unknown)."""
         with self.graph_lock:
+            self.expire()
             return set(self.services_per_peer.get(peer.public_key.key_to_bin(), ()))
 
     def get_walkable_addresses(self, service_id: Service | None = None, old_style: bool = False) -> List[Address]:
@@ -495,6 +514,7 @@ class Network:
     def walkable_for_service(self, service_id: Service | None) -> List[Address]:
         """The walkable addresses introduced for exactly ``service_id``, oldest first (at most the per-service cap)."""
         with self.graph_lock:
+            self.expire()
             return list(self._walkable_by_service.get(service_id, ()))
 
     def introduced_for(self, address: Address, service_id: Service) -> bool:

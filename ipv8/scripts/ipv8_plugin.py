@@ -314,12 +314,28 @@ _LEVELS = {logging.CRITICAL: LogLevel.critical, logging.ERROR: LogLevel.error, l
            logging.INFO: LogLevel.info, logging.DEBUG: LogLevel.debug}
 
 
+def _forwarded_by_the_ipv8_bridge(record: logging.LogRecord) -> bool:
+    """Whether :mod:`ipv8.logging_bridge` already forwards ``record`` (it propagates to the root as well)."""
+    from ..logging_bridge import IPV8_LOGGER
+    from ..logging_bridge import TwistedLogHandler as IPv8BridgeHandler
+    if record.name != IPV8_LOGGER and not record.name.startswith(IPV8_LOGGER + "."):
+        return False
+    return any(isinstance(handler, IPv8BridgeHandler) for handler in logging.getLogger(IPV8_LOGGER).handlers)
+
+
 class TwistedLogHandler(logging.Handler):
-    """Forwards :mod:`logging` records (the library logs through it) to :mod:`twisted.logger`."""
+    """
+    Forwards the :mod:`logging` records of other libraries to :mod:`twisted.logger`.
+
+    Records of the ``ipv8`` loggers are left to :func:`ipv8.logging_bridge.bridge_ipv8_logging` (the node
+    installs it), so each line reaches the log once.
+    """
 
     def emit(self, record: logging.LogRecord) -> None:
         """Publish ``record`` as a twisted.logger event in the record's logger namespace."""
         try:
+            if _forwarded_by_the_ipv8_bridge(record):
+                return
             level = next((twisted_level for number, twisted_level in sorted(_LEVELS.items(), reverse=True)
                           if record.levelno >= number), LogLevel.debug)
             Logger(namespace=record.name).emit(level, "{log_text}", log_text=self.format(record))
@@ -328,8 +344,13 @@ class TwistedLogHandler(logging.Handler):
 
 
 def install_log_bridge(level: str | int) -> TwistedLogHandler:
-    """Route the root :mod:`logging` logger (at ``level``) into twisted.logger; returns the handler."""
+    """
+    Route :mod:`logging` into twisted.logger: the ``ipv8`` loggers through :mod:`ipv8.logging_bridge`, every
+    other logger through a :class:`TwistedLogHandler` on the root logger (at ``level``); returns the latter.
+    """
     from ..configuration import log_level_number
+    from ..logging_bridge import bridge_ipv8_logging
+    bridge_ipv8_logging(level)
     root = logging.getLogger()
     handler = next((existing for existing in root.handlers if isinstance(existing, TwistedLogHandler)), None)
     if handler is None:

@@ -87,7 +87,7 @@ class TrackerService(Service):
             msg = f"UDP port {self.listen_port} on {self.listen_ip} is in use"
             raise TrackerStartError(msg)
         self.endpoint = endpoint
-        self.server = EndpointServer(endpoint, reactor=self._reactor, **self._server_options)
+        self.server = EndpointServer(endpoint, clock=self._reactor, **self._server_options)
         super().startService()
         self.log.info("Tracker listening on {ip}:{port}", ip=bound[0], port=bound[1])
 

@@ -73,6 +73,8 @@ class TestAsyncioRoutes(RESTTestCase):
         self.addCleanup(timer.cancel)
         tasks = (await self.client.get("/asyncio/tasks")).json["tasks"]
         mine = [task for task in tasks if task.get("taskmanager") == "RESTTestCommunity"]
+        for task in mine:
+            self.assertLessEqual(abs(task.pop("start_time") - overlay.clock.seconds()), 5.0)  # registered just now
         self.assertIn({"name": "rest-test periodic", "running": False, "stack": [], "taskmanager": "RESTTestCommunity",
                        "interval": 60.0}, mine)
         self.assertIn({"name": "rest-test once", "running": False, "stack": [], "taskmanager": "RESTTestCommunity"},

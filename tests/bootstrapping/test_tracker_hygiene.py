@@ -106,6 +106,15 @@ def test_claimed_lan_addresses_only_reach_peers_that_can_use_them(new_style: boo
     response, [(_, puncture)] = answer_to(endpoint, same_nat)
     assert (response.lan_introduction_address, response.wan_introduction_address) == (("10.0.0.3", 7001), PUBLIC_1)
     assert (puncture.lan_walker_address, puncture.wan_walker_address) == (("10.0.0.4", 7100), same_nat)
+    # Even behind the same NAT, a claimed public address that is not the peer's own is not passed on,
+    # nor is a loopback address (the two may share a NAT, not a machine).
+    for claimed in (PUBLIC_3, ("127.0.0.1", 7001)):
+        server.directory.expire(float("inf"))
+        ask(server, PUBLIC_1, claimed, KEYS[1], new_style=new_style)
+        endpoint.take()
+        ask(server, same_nat, same_nat, KEYS[2], new_style=new_style)
+        response, _ = answer_to(endpoint, same_nat)
+        assert (response.lan_introduction_address, response.wan_introduction_address) == (PUBLIC_1, PUBLIC_1)
 
 
 @pytest.mark.parametrize("claimed", [("0.0.0.0", 0), ("0.0.0.0", 7001), ("255.255.255.255", 7001),

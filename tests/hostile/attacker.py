@@ -21,6 +21,7 @@ import collections
 import gc
 import random
 import struct
+import sys
 import time
 import tracemalloc
 from contextlib import contextmanager
@@ -412,6 +413,24 @@ def traced_growth() -> Iterator[dict[str, int]]:
         tracemalloc.stop()
 
 
+@contextmanager
+def live_block_growth() -> Iterator[dict[str, int]]:
+    """Count the memory blocks allocated inside the block that are still alive after it (after a full collection).
+
+    ``sys.getallocatedblocks`` costs nothing while the block runs, unlike tracemalloc, which makes the node four
+    times slower. It counts objects, not bytes: use it to show that a long steady-state stretch of a flood keeps
+    (almost) nothing, after tracemalloc measured the bytes of the stretch in which the caps fill up. Bounded
+    caches that are cleared when full (such as the serializer's IPv4 memo, 4096 entries) make it move by a few
+    thousand blocks either way. Yields a dict that holds ``"blocks"`` once the block is done.
+    """
+    result: dict[str, int] = {}
+    gc.collect()
+    before = sys.getallocatedblocks()
+    yield result
+    gc.collect()
+    result["blocks"] = sys.getallocatedblocks() - before
+
+
 def cpu_seconds(step: Callable[[], Any], count: int, between: Callable[[], Any] | None = None) -> float:
     """Process time of ``count`` calls of ``step`` (``between`` runs after each call, outside the timing)."""
     total = 0.0
@@ -429,4 +448,4 @@ __all__ = ["DECODE_FAILURES", "DISCOVERY_PREFIX", "INTRODUCTION_REQUEST_IDS", "I
            "QuietInternet", "SendLog", "assert_still_works", "attacker_address", "connect", "cpu_seconds",
            "decode_introduction", "establish", "forge_introduction_request", "forge_introduction_response",
            "forge_puncture_request", "forge_signed", "forge_similarity_request", "fresh_key", "harness", "keys",
-           "make_network", "plain", "random_attacker_address", "traced_growth"]
+           "live_block_growth", "make_network", "plain", "random_attacker_address", "traced_growth"]

@@ -10,7 +10,8 @@ from ipv8.peerdiscovery.network import Network
 def test_network_limits() -> None:
     """Findings 1 and 2: the Network's caps and time-outs, with their documented defaults."""
     assert Network.max_services_per_peer == 64
-    assert Network.max_unverified_service_records == 1000
+    assert Network.max_unverified_service_records == 500
+    assert Network.max_services_per_unverified_peer == 16
     assert Network.unverified_services_ttl == 60
     assert Network.max_known_addresses_per_service == 500
     assert Network.max_introductions_per_introducer == 20

@@ -109,7 +109,8 @@ def test_established_peers_are_not_evicted_by_a_newcomer() -> None:
         newcomer = h.node(NoteCommunity)
         newcomer.overlay.walk_to(target.address)
         h.pump()
-        assert target.log.sent_to(newcomer.address, INTRODUCTION_RESPONSE_IDS) == []
+        assert target.log.sent_to(newcomer.address, INTRODUCTION_RESPONSE_IDS) == [], \
+            "the newcomer was answered although 30 established peers fill the table"
         assert newcomer.knows(target.key_bin) is None
         assert target.knows(newcomer.key_bin) is None
         assert target.overlay.drop_counts["peer-limit"] >= 1

@@ -11,11 +11,18 @@ from ipv8.peerdiscovery.community import DiscoveryCommunity
 from ipv8.peerdiscovery.network import Network
 
 from .attacker import (MB, Harness, Node, assert_still_works, attacker_address, connect,
-                       forge_similarity_request, harness, keys, traced_growth)
+                       forge_similarity_request, harness, keys, live_block_growth, traced_growth)
 
 FLOOD = 20_000
 IDS_PER_REQUEST = 100
 CHECK_EVERY = 1_000
+# Memory: tracemalloc, byte-exact, over the first ``traced`` requests; then live memory blocks over the rest,
+# which must stay below STEADY_BLOCKS (fewer than one per request; a bounded cache that is cleared when full moves
+# the count by a few thousand either way). tracemalloc makes the node three to four times slower, so the one-key
+# flood, which can only fill per-key state, is traced for its first 3,000 requests; the fresh-keys flood is traced
+# throughout, as the node's caches of keys and replay windows hold thousands of entries and fill up late.
+TRACED = {"fresh-keys": FLOOD, "one-key": 3_000}
+STEADY_BLOCKS = 12_000
 
 # The contract's values, used where the attribute is missing so that today's code fails on the behaviour
 # (tests/hostile/test_contract.py checks the attributes themselves).
@@ -60,38 +67,52 @@ def check_bounds(target: Node, senders: list[tuple[Any, bytes]], sent: int) -> N
         f"after {sent} requests one key has {stored_services(target, last_key_bin)} services"
 
 
-def flood(target: Node, senders: list[tuple[Any, bytes]], packets: list[tuple[Any, bytes]]) -> int:
-    """Deliver the flood, checking the bounds as it goes; return the memory growth in bytes."""
+def flood(target: Node, senders: list[tuple[Any, bytes]], packets: list[tuple[Any, bytes]],
+          traced: int) -> tuple[int, int]:
+    """Deliver the flood, checking the bounds as it goes.
+
+    Returns the bytes still allocated from the first ``traced`` requests and the memory blocks still allocated
+    from the others (see TRACED).
+    """
     target.log.keep = False
     # The first request is accepted like any other: the packets are well-formed and validly signed.
     target.receive(*packets[0])
     assert target.decode_failures() == {}
     assert stored_services(target, senders[0][1]) > 0, "control: the first request was accepted"
+
+    def deliver(start: int, stop: int) -> None:
+        for sent in range(start, stop):
+            target.receive(*packets[sent])
+            if (sent + 1) % CHECK_EVERY == 0:
+                check_bounds(target, senders, sent + 1)
+
     with traced_growth() as memory:
-        for sent, (source, packet) in enumerate(packets[1:], 2):
-            target.receive(source, packet)
-            if sent % CHECK_EVERY == 0:
-                check_bounds(target, senders, sent)
+        deliver(1, traced)
+    with live_block_growth() as steady:
+        deliver(traced, len(packets))
     assert target.decode_failures() == {}
     check_bounds(target, senders, len(packets))
-    return memory["growth"]
+    return memory["growth"], steady["blocks"]
 
 
-@pytest.mark.parametrize("sender_count", [FLOOD, 1], ids=["fresh-keys", "one-key"])
-def test_similarity_flood_is_bounded(sender_count: int) -> None:
+@pytest.mark.parametrize("variant", ["fresh-keys", "one-key"])
+def test_similarity_flood_is_bounded(variant: str) -> None:
     """Finding 1 (and 5): 20,000 signed similarity requests naming 100 random communities each, from fresh keys
     or all from one key, from 20,000 source addresses, to a node with a verified peer.
 
     The node keeps at most ``max_services_per_peer`` services per key and service records for at most
     ``max_unverified_service_records`` unverified keys, forgets those after ``unverified_services_ttl`` seconds,
-    and grows by less than 5 MB. Its verified peer keeps its services, and a newcomer can still join.
+    and grows by less than 5 MB (measured as described at ``TRACED``). Its verified peer keeps its services, and a
+    newcomer can still join.
     """
-    senders = keys(FLOOD)[:sender_count]
-    packets = build_packets(senders, seed=sender_count)
+    senders = keys(FLOOD if variant == "fresh-keys" else 1)
+    packets = build_packets(senders, seed=len(senders))
+    traced = TRACED[variant]
     with harness() as h:
         target, friend = target_with_a_friend(h)
-        growth = flood(target, senders, packets)
-        assert growth < 5 * MB, f"memory grew by {growth / MB:.1f} MB during the flood"
+        growth, blocks = flood(target, senders, packets, traced)
+        assert growth < 5 * MB, f"memory grew by {growth / MB:.1f} MB in the first {traced} requests"
+        assert blocks < STEADY_BLOCKS, f"{blocks} more memory blocks after the last {FLOOD - traced} requests"
 
         h.advance(UNVERIFIED_SERVICES_TTL + 1)
         remembered = [key_bin for _, key_bin in senders[-200:] if stored_services(target, key_bin)]

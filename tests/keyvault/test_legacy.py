@@ -248,6 +248,25 @@ def test_garbage_never_raises(backend: str) -> None:
     assert public.verify(memoryview(LEGACY["sect163k1"][3]), bytearray(MESSAGE))
 
 
+def test_mutated_public_keys_load_or_raise_invalid_key_error(backend: str) -> None:
+    import random
+
+    rng = random.Random(20261206)  # fixed seed: the same mutations every run
+    original = LEGACY["sect163k1"][1]
+    accepted = 0
+    for _ in range(60):
+        spot = rng.randrange(len(original))
+        mutated = original[:spot] + bytes([rng.randrange(256)]) + original[spot + 1:]
+        try:
+            key = default_eccrypto.key_from_public_bin(mutated)
+        except InvalidKeyError:
+            continue
+        accepted += 1
+        # Only a no-op mutation can still be a valid key; it must then verify like the original.
+        assert mutated == original and key.verify(LEGACY["sect163k1"][3], MESSAGE)
+    assert accepted <= 1
+
+
 def _private_der(params: _legacy.LegacyCurve, raw_secret: bytes, point: bytes | None = None) -> bytes:
     body = b"\x02\x01\x01" + _legacy._tlv(0x04, raw_secret) + _legacy._tlv(0xA0, _legacy._tlv(0x06, params.oid))
     if point is not None:

@@ -11,9 +11,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipv8.messaging.address_hygiene import (AddressHygiene, Scope, address_scope, fits_scope, host_scope,
-                                            is_usable)
-from ipv8.messaging.addresses import DomainAddress, UDPv4Address, UDPv4LANAddress, UDPv6Address
+from ipv8.messaging.address_hygiene import (
+    AddressHygiene,
+    Scope,
+    address_scope,
+    fits_scope,
+    host_scope,
+    is_usable,
+)
+from ipv8.messaging.addresses import (
+    DomainAddress,
+    UDPv4Address,
+    UDPv4LANAddress,
+    UDPv6Address,
+)
 
 UNUSABLE_HOSTS = [
     "0.0.0.0", "::", "::ffff:0.0.0.0",  # unspecified, also IPv4-mapped
@@ -73,15 +84,13 @@ def test_scope_order() -> None:
     assert Scope.UNUSABLE < Scope.LOOPBACK < Scope.PRIVATE < Scope.PUBLIC
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: host_scope classifies non-string hosts (int, packed bytes) as IP "
-                                       "addresses and raises TypeError for unhashable ones instead of UNUSABLE")
 @pytest.mark.parametrize("host", [2130706433, b"\x08\x08\x08\x08", b"\x7f\x00\x00\x01", 0x20010DB8 << 96,
                                   ["127.0.0.1"]])
 def test_host_scope_of_non_string_is_unusable(host: object) -> None:
     assert host_scope(host) is Scope.UNUSABLE  # type: ignore[arg-type]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.ip_addresses(v=4))
 def test_ipv4_scope_matches_the_ranges(ip: ipaddress.IPv4Address) -> None:
     scope = host_scope(str(ip))
@@ -98,7 +107,7 @@ def test_ipv4_scope_matches_the_ranges(ip: ipaddress.IPv4Address) -> None:
     assert mapped is scope  # an IPv4-mapped IPv6 address is judged as the IPv4 address it carries
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.ip_addresses(v=6))
 def test_ipv6_scope_matches_the_ranges(ip: ipaddress.IPv6Address) -> None:
     scope = host_scope(str(ip))
@@ -115,7 +124,7 @@ def test_ipv6_scope_matches_the_ranges(ip: ipaddress.IPv6Address) -> None:
     assert host_scope(ip.exploded) is scope  # the spelling does not matter
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.text(max_size=40))
 def test_arbitrary_text_never_raises(host: str) -> None:
     scope = host_scope(host)
@@ -154,7 +163,7 @@ def test_longer_tuple_uses_host_and_port() -> None:
     assert address_scope(("fe80::1", 8090, 0, 2)) is Scope.PRIVATE
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.ip_addresses(), st.integers(-5, 70000))
 def test_address_scope_is_host_scope_for_valid_ports(ip: ipaddress._BaseAddress, port: int) -> None:
     expected = host_scope(str(ip)) if 0 < port <= 65535 else Scope.UNUSABLE
@@ -333,15 +342,19 @@ def test_hygiene_rules_agree(address: tuple, other: tuple, own: list) -> None:
         assert not walk
     elif fits_scope(address, other):
         assert walk
+    elif address_scope(address) is not Scope.PRIVATE:
+        assert not walk  # a loopback address from another machine
     else:
-        we_are_private = any(address_scope(ours) in (Scope.PRIVATE, Scope.LOOPBACK) for ours in own)
-        assert walk == (address_scope(address) is Scope.PRIVATE and we_are_private)
+        # A private address from a public introducer: fine when we are on a private network ourselves.
+        own_scopes = {address_scope(ours) for ours in own}
+        if Scope.PRIVATE in own_scopes:
+            assert walk
+        elif Scope.LOOPBACK not in own_scopes:  # (the module also counts a loopback address of ours)
+            assert not walk
     if walk:
         assert hygiene.may_send_to(address)  # whatever we may walk to, we may send to
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: may_walk_to/may_introduce call is_own first, which indexes the "
-                                       "address and raises on a malformed one instead of answering False")
 @pytest.mark.parametrize("address", [("8.8.8.8",), (), None, 42])
 def test_malformed_address_is_refused_not_raised(address: object) -> None:
     hygiene = AddressHygiene(OwnAddresses(("8.8.4.4", 8090)))

@@ -41,8 +41,6 @@ def test_smallest_valid_arguments() -> None:
     assert not limiter.allow(A, 0.0)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: max_sources < 1 and NaN rates/bursts pass validation; "
-                                       "max_sources=0 or rate=nan silently disable the per-source limit")
 @pytest.mark.parametrize("rate, burst, total_rate, total_burst, max_sources", [
     (1, 3, 10, 10, 0), (1, 3, 10, 10, -1), (math.nan, 3, 10, 10, 16), (1, math.nan, 10, 10, 16),
     (1, 3, math.nan, 10, 16), (1, 3, 10, math.nan, 16),
@@ -188,7 +186,7 @@ def _respects_bucket(times: list, rate: float, burst: float) -> bool:
                for index, later_index in itertools.combinations_with_replacement(range(len(times)), 2))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(EVENTS, POWERS, BURSTS, POWERS, BURSTS)
 def test_never_more_than_the_buckets_allow(events: list, rate: float, burst: int, total_rate: float,
                                            total_burst: int) -> None:
@@ -200,7 +198,7 @@ def test_never_more_than_the_buckets_allow(events: list, rate: float, burst: int
         assert _respects_bucket([now for who, now in allowed if who == source], rate, burst)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(EVENTS, POWERS, BURSTS, POWERS, BURSTS, st.integers(1, 5))
 def test_a_quiet_limiter_always_lets_through(events: list, rate: float, burst: int, total_rate: float,
                                              total_burst: int, max_sources: int) -> None:
@@ -208,14 +206,14 @@ def test_a_quiet_limiter_always_lets_through(events: list, rate: float, burst: i
     limiter = PerSourceRateLimiter(rate, burst, total_rate, total_burst, max_sources=max_sources)
     log = _run(limiter, events)
     pause = max(1 / rate, 1 / total_rate)
-    for (_, before, _), (_, now, ok) in zip(log, log[1:]):
+    for (_, before, _), (_, now, ok) in itertools.pairwise(log):
         if now - before >= pause:
             assert ok
     first_source = events[0][0]
     assert log[0] == (first_source, events[0][1] / 4, True)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 20), max_size=200), st.integers(1, 8))
 def test_sources_kept_never_exceed_the_cap(sources: list, max_sources: int) -> None:
     limiter = roomy(max_sources=max_sources)

@@ -345,6 +345,6 @@ class ReplayMachine(RuleBasedStateMachine):
         assert len(self.guard) == len(self.model.senders) <= self.model.max_senders
 
 
-ReplayMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None,
+ReplayMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=40, deadline=None,
                                            suppress_health_check=[HealthCheck.too_slow])
 TestReplayAgainstModel = ReplayMachine.TestCase

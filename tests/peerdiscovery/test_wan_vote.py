@@ -151,7 +151,7 @@ VOTES = st.lists(st.tuples(st.integers(0, 6), st.integers(0, len(CLAIMS) - 1), s
                  min_size=1, max_size=60)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(VOTES, st.integers(1, 5))
 def test_winner_is_always_a_leading_live_claim(sequence: list, max_voters: int) -> None:
     ttl = 6.0

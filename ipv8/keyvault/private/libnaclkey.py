@@ -10,7 +10,7 @@ the X25519 public key as ``scalarmult_base(secret)``.
 from __future__ import annotations
 
 from .. import _sodium
-from ..exceptions import InvalidKeyError, KeyExchangeError
+from ..exceptions import KeyExchangeError
 from ..keys import PrivateKey
 from ..public.libnaclkey import LibNaCLPK, as_bytes, split_key_body
 

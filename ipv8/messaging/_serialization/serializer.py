@@ -16,7 +16,7 @@ from .errors import PackError, _describe, _located, _Malformed, _root, _short_re
 from .packer_base import Packer, _BuiltinPacker, _emit_call_unpack
 from .packers import (_INLINE_PACKERS, Address, Bits, DefaultArray, DefaultStruct, IPv4, ListOf, NestedPayload, Raw,
                       VarLen, VarLenUtf8, _pack_arity)
-from .serializable import S, Serializable, _format_args, _format_name
+from .serializable import FormatListType, S, Serializable, _format_args, _format_name
 
 
 class Serializer:
@@ -218,7 +218,7 @@ class Serializer:
         def failed(obj: Any, exc: Exception) -> PackError:  # noqa: ANN401
             return self._diagnose_attribute_packing(cls, fields, grouped, obj, exc)
 
-        source = (f"def pack(obj):\n    try:\n" + "\n".join(b.lines) +
+        source = ("def pack(obj):\n    try:\n" + "\n".join(b.lines) +
                   f"\n        return {result}\n    except Exception as exc:\n        raise _failed(obj, exc)\n")
         return self._build(source, b.env, {"_failed": failed}, cls, "pack")
 

@@ -18,6 +18,7 @@ from ...messaging.addresses import UDPv4Address
 from ...messaging.interfaces.endpoint import Endpoint, IEndpoint
 
 if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
     from twisted.internet.defer import Deferred
 
     from ...types import Address
@@ -31,11 +32,11 @@ class Internet:
     """
     The shared medium of mock endpoints.
 
-    :param reactor: the reactor that schedules deliveries (the global one by default).
+    :param clock: the clock that schedules deliveries (the global reactor by default).
     :param seed: seed for the loss decisions, so lossy runs are reproducible.
     """
 
-    def __init__(self, reactor: Any = None, seed: int | None = None) -> None:
+    def __init__(self, clock: IReactorTime | None = None, seed: int | None = None) -> None:
         self.endpoints: dict[Address, MockEndpoint] = {}
         self.in_flight = 0
         self.delivered = 0
@@ -45,17 +46,18 @@ class Internet:
         self._link_latency: dict[tuple[Address, Address], float] = {}
         self._link_loss: dict[tuple[Address, Address], float] = {}
         self._random = random.Random(seed)
-        self._reactor = reactor
+        self._clock = clock
         self._next_host = 1
         #: Errors raised while delivering (for example by fragile overlays); TestBase fails the test on them.
         self.errors: list[BaseException] = []
 
     @property
-    def reactor(self) -> Any:
-        if self._reactor is None:
+    def clock(self) -> IReactorTime:
+        """The clock deliveries are scheduled on."""
+        if self._clock is None:
             from twisted.internet import reactor
-            self._reactor = reactor
-        return self._reactor
+            self._clock = reactor
+        return self._clock
 
     def allocate_addresses(self) -> tuple[UDPv4Address, UDPv4Address]:
         """
