@@ -138,7 +138,9 @@ REACTOR_SCHEMA = obj(
                       truncated=boolean()),
     task_managers=array(obj(("owner", "tasks"), owner=string("Class of the overlay or service."),
                             tasks=array(obj(("name", "periodic", "interval"), name=string(), periodic=boolean(),
-                                            interval={"type": ["number", "null"]})))),
+                                            interval={"type": ["number", "null"]},
+                                            start_time={"type": ["number", "null"],
+                                                        "description": "When the task was registered."})))),
 )
 
 

@@ -106,6 +106,8 @@ class TestReactorEndpoint(RESTTestCase):
         self.assertTrue(any(40 < call["due_in"] <= 45 and "lambda" in call["callable"] for call in calls["calls"]))
 
         owners = {entry["owner"]: entry["tasks"] for entry in state["task_managers"]}
+        for task in owners["RESTTestCommunity"]:
+            self.assertIsInstance(task.pop("start_time"), float)
         self.assertEqual(owners["RESTTestCommunity"], [
             {"name": "rest-test once", "periodic": False, "interval": None},
             {"name": "rest-test periodic", "periodic": True, "interval": 60.0}])

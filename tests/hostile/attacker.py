@@ -311,10 +311,9 @@ class Harness:
         log = SendLog(endpoint)
         network = make_network(self.clock)
         key = default_eccrypto.generate_key("curve25519")
-        extra = {"reactor": self.clock} if issubclass(community_class, DiscoveryCommunity) else {}
         overlay = community_class(community_class.settings_class(
-            my_peer=Peer(key, endpoint.wan_address), endpoint=endpoint, network=network, **extra, **settings))
-        overlay._reactor = self.clock  # the clock for everything the overlay times (as DiscoverySettings.reactor)
+            my_peer=Peer(key, endpoint.wan_address), endpoint=endpoint, network=network, clock=self.clock,
+            **settings))
         overlay.my_estimated_wan = endpoint.wan_address
         overlay.my_estimated_lan = endpoint.lan_address
         node = Node(endpoint, network, overlay, log, key.pub().key_to_bin())

@@ -97,7 +97,7 @@ class Internet:
             self.lost += 1
             return
         self.in_flight += 1
-        self.reactor.callLater(self._link_latency.get(link, self.default_latency), self._arrive, target, source, data)
+        self.clock.callLater(self._link_latency.get(link, self.default_latency), self._arrive, target, source, data)
 
     def _arrive(self, target: MockEndpoint, source: Address, data: bytes) -> None:
         self.in_flight -= 1
