@@ -79,13 +79,18 @@ class AgedMap(Generic[K, V]):
 
     Reads do not refresh an entry; writes do. :meth:`prune` (called by every write) drops expired entries
     from the old end and then the oldest ones while the map is over its cap.
+
+    Every overlay keeps several of these, most of them empty for a long time (or for ever): the storage is
+    only created by the first write.
     """
 
     __slots__ = ("_entries", "max_size", "ttl")
 
+    _EMPTY: OrderedDict = OrderedDict()
+
     def __init__(self, max_size: int, ttl: float) -> None:
         """Create an empty map holding at most ``max_size`` entries for at most ``ttl`` seconds each."""
-        self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
+        self._entries: OrderedDict[K, tuple[float, V]] = AgedMap._EMPTY  # shared and never written to
         self.max_size = max_size
         self.ttl = ttl
 
@@ -110,6 +115,8 @@ class AgedMap(Generic[K, V]):
 
     def set(self, key: K, value: V, now: float) -> list[tuple[K, V]]:
         """Store ``value`` under ``key`` as the newest entry; returns the entries evicted to make room."""
+        if self._entries is AgedMap._EMPTY:
+            self._entries = OrderedDict()
         self._entries[key] = (now, value)
         self._entries.move_to_end(key)
         return self.prune(now)

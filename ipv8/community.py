@@ -145,6 +145,7 @@ class Community(IntroductionProtocol, EZPackOverlay):
         if getattr(self.network, "_clock", None) is None and hasattr(self.network, "clock"):
             self.network.clock = self._clock()
         #: The address rules (never walk to, introduce or send to junk or to ourselves).
+        self._bound: tuple | None = None
         self.address_hygiene = AddressHygiene(self._own_addresses)
         #: (identifier, address we asked) of our introduction requests that still wait for an answer.
         self._outstanding: AgedMap = AgedMap(self.max_outstanding_introductions, self.introduction_answer_timeout)
@@ -283,16 +284,23 @@ class Community(IntroductionProtocol, EZPackOverlay):
     # Addresses ----------------------------------------------------------------------------------------
 
     def _own_addresses(self) -> tuple:
-        own = [self.my_estimated_lan, self.my_estimated_wan, *self.my_peer.addresses.values()]
-        try:
-            bound = self.endpoint.get_address()
-        except Exception:  # noqa: BLE001 - an endpoint that is not open has no address yet
-            bound = None
-        if bound:
-            own.append(bound)
-            if bound[0] in ("0.0.0.0", "::"):
-                own.append(("127.0.0.1" if bound[0] == "0.0.0.0" else "::1", bound[1]))
-        return tuple(own)
+        return (self.my_estimated_lan, self.my_estimated_wan, *self.my_peer.addresses.values(),
+                *self._bound_addresses())
+
+    def _bound_addresses(self) -> tuple:
+        # Asking the socket costs a system call, and the address rules ask for every address they check:
+        # the answer is kept once the endpoint is open.
+        if self._bound is None:
+            try:
+                bound = self.endpoint.get_address() if self.endpoint.is_open() else None
+            except Exception:  # noqa: BLE001 - an endpoint that is not open has no address yet
+                bound = None
+            if not bound:
+                return ()
+            extra = (("127.0.0.1" if bound[0] == "0.0.0.0" else "::1", bound[1]),) if bound[0] in ("0.0.0.0", "::") \
+                else ()
+            self._bound = (tuple(bound), *extra)
+        return self._bound
 
     def ensure_blacklisted(self, address: Address) -> None:
         """Never treat ``address`` (for example a tracker) as a peer."""
@@ -405,10 +413,17 @@ class Community(IntroductionProtocol, EZPackOverlay):
         :param to: the address of whoever the peer is for; peers whose address would mean nothing there
             (a loopback peer for a remote requester, say) are left out.
         """
-        hygiene = self.address_hygiene
         candidates = [peer for peer in self.get_peers()
-                      if peer != exclude and (new_style or isinstance(peer.address, UDPv4Address))
-                      and (to is None or hygiene.may_introduce(peer.address, to))]
+                      if peer != exclude and (new_style or isinstance(peer.address, UDPv4Address))]
+        if to is None or not candidates:
+            return random.choice(candidates) if candidates else None
+        # Almost every peer passes the address rules: try a few at random before checking them all.
+        may_introduce = self.address_hygiene.may_introduce
+        for _ in range(4):
+            candidate = random.choice(candidates)
+            if may_introduce(candidate.address, to):
+                return candidate
+        candidates = [peer for peer in candidates if may_introduce(peer.address, to)]
         return random.choice(candidates) if candidates else None
 
     def get_walkable_addresses(self) -> list[Address]:

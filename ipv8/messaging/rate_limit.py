@@ -49,11 +49,13 @@ class PerSourceRateLimiter:
         self.rate, self.burst = rate, burst
         self.total_rate, self.total_burst = total_rate, total_burst
         self.max_sources = max_sources
-        self._buckets: OrderedDict[Hashable, _Bucket] = OrderedDict()
+        self._buckets: OrderedDict[Hashable, _Bucket] | None = None  # made by the first event: most stay empty
         self._total: _Bucket | None = None
 
     def allow(self, source: Hashable, now: float) -> bool:
         """Take a token for ``source``; False when it (or everyone together) is over the limit."""
+        if self._buckets is None:
+            self._buckets = OrderedDict()
         bucket = self._buckets.get(source)
         if bucket is None:
             bucket = self._buckets[source] = _Bucket(self.burst, now)

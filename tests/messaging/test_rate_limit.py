@@ -221,4 +221,4 @@ def test_sources_kept_never_exceed_the_cap(sources: list, max_sources: int) -> N
         limiter.allow(source, step / 4)
         assert len(limiter._buckets) <= max_sources
     recent = list(dict.fromkeys(reversed(sources)))[:max_sources]
-    assert set(limiter._buckets) == set(recent)
+    assert set(limiter._buckets or ()) == set(recent)
