@@ -15,49 +15,22 @@ from twisted.internet.defer import Deferred, ensureDeferred
 from zope.interface import implementer
 
 from .bounded import AgedMap
-from .lazy_community import (
-    EZPackOverlay,
-    InvalidSignatureError,
-    PacketDecodingError,
-    ReplayedMessageError,
-)
+from .lazy_community import (EZPackOverlay, InvalidSignatureError, PacketDecodingError, ReplayedMessageError)
 from .messaging.address_hygiene import AddressHygiene
 from .messaging.addresses import UDPv4Address, UDPv6Address
-from .messaging.drop_reasons import (
-    DROP_BAD_ADDRESS,
-    DROP_BAD_SIGNATURE,
-    DROP_DEPRECATED_MESSAGE,
-    DROP_HANDLER_ERROR,
-    DROP_MALFORMED,
-    DROP_PEER_LIMIT,
-    DROP_RATE_LIMITED,
-    DROP_REPLAY,
-    DROP_TOO_SHORT,
-    DROP_UNKNOWN_MESSAGE,
-    DROP_UNSOLICITED,
-    DROP_WRONG_PREFIX,
-)
+from .messaging.drop_reasons import (DROP_BAD_ADDRESS, DROP_BAD_SIGNATURE, DROP_DEPRECATED_MESSAGE, DROP_HANDLER_ERROR,
+                                     DROP_MALFORMED, DROP_PEER_LIMIT, DROP_RATE_LIMITED, DROP_REPLAY, DROP_TOO_SHORT,
+                                     DROP_UNKNOWN_MESSAGE, DROP_UNSOLICITED, DROP_WRONG_PREFIX)
 from .messaging.interfaces.endpoint import IAnonymizingEndpoint, IMultiInterfaceEndpoint
-from .messaging.payload import (
-    IntroductionRequestPayload,
-    IntroductionResponsePayload,
-    NewIntroductionRequestPayload,
-    NewIntroductionResponsePayload,
-    NewPuncturePayload,
-    NewPunctureRequestPayload,
-    PuncturePayload,
-    PunctureRequestPayload,
-)
+from .messaging.payload import (IntroductionRequestPayload, IntroductionResponsePayload, NewIntroductionRequestPayload,
+                                NewIntroductionResponsePayload, NewPuncturePayload, NewPunctureRequestPayload,
+                                PuncturePayload, PunctureRequestPayload)
 from .messaging.rate_limit import PerSourceRateLimiter
 from .messaging.replay import ReplayGuard
 from .messaging.serialization import PackError
 from .overlay import IPeerDiscovery, Settings
-from .peerdiscovery.introduction_protocol import (
-    INTERFACE_FOR_ADDRESS,
-    NO_ADDRESS,
-    SIXTEEN_BIT_TIME_MESSAGES,
-    IntroductionProtocol,
-)
+from .peerdiscovery.introduction_protocol import (INTERFACE_FOR_ADDRESS, NO_ADDRESS, SIXTEEN_BIT_TIME_MESSAGES,
+                                                  IntroductionProtocol)
 from .peerdiscovery.wan_vote import WanAddressVote
 
 if TYPE_CHECKING:

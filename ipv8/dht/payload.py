@@ -38,7 +38,7 @@ import hashlib
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..keyvault.crypto import default_eccrypto
-from ..messaging.lazy_payload import VariablePayload, VariablePayloadWID, vp_compile
+from ..messaging.payload_dataclass import dataclass, type_from_format
 from ..messaging.serialization import ListOf, PackError, Packer, Serializer
 from . import DHTError
 from .routing import Node
@@ -56,30 +56,35 @@ DHT_ENTRY_STR = 0
 DHT_ENTRY_STR_SIGNED = 1
 
 
-@vp_compile
-class PingRequestPayload(VariablePayloadWID):
+# The field types: each names the serializer format of its field (see the table above).
+Identifier = type_from_format("I")
+Key20 = type_from_format("20s")
+EncodedValues = type_from_format("varlenH-list")
+TypedAddress = type_from_format("ip_address")
+NodeList = type_from_format("node-list")
+Offset = type_from_format("I")
+Flag = type_from_format("?")
+Rest = type_from_format("raw")
+LengthPrefixed = type_from_format("varlenH")
+Version = type_from_format("I")
+
+
+@dataclass(msg_id=1)
+class PingRequestPayload:
     """ping-request (1): are you there? The answer echoes ``identifier``."""
 
-    msg_id = 1
-    names = ["identifier"]
-    format_list = ["I"]
-
-    identifier: int
+    identifier: Identifier
 
 
-@vp_compile
-class PingResponsePayload(VariablePayloadWID):
+@dataclass(msg_id=2)
+class PingResponsePayload:
     """ping-response (2): the answer to a ping-request, with its ``identifier``."""
 
-    msg_id = 2
-    names = ["identifier"]
-    format_list = ["I"]
-
-    identifier: int
+    identifier: Identifier
 
 
-@vp_compile
-class StoreRequestPayload(VariablePayloadWID):
+@dataclass(msg_id=3)
+class StoreRequestPayload:
     """store-request (3): please keep ``values`` under the key ``target``.
 
     :ivar identifier: echoed by the store-response
@@ -88,29 +93,21 @@ class StoreRequestPayload(VariablePayloadWID):
     :ivar values: encoded values (see the module documentation)
     """
 
-    msg_id = 3
-    names = ["identifier", "token", "target", "values"]
-    format_list = ["I", "20s", "20s", "varlenH-list"]
-
-    identifier: int
-    token: bytes
-    target: bytes
-    values: list[bytes]
+    identifier: Identifier
+    token: Key20
+    target: Key20
+    values: EncodedValues
 
 
-@vp_compile
-class StoreResponsePayload(VariablePayloadWID):
+@dataclass(msg_id=4)
+class StoreResponsePayload:
     """store-response (4): the values of the store-request ``identifier`` are stored."""
 
-    msg_id = 4
-    names = ["identifier"]
-    format_list = ["I"]
-
-    identifier: int
+    identifier: Identifier
 
 
-@vp_compile
-class FindRequestPayload(VariablePayloadWID):
+@dataclass(msg_id=5)
+class FindRequestPayload:
     """find-request (5): what do you have for ``target``, values or closer nodes?
 
     :ivar identifier: echoed by the find-response
@@ -120,19 +117,15 @@ class FindRequestPayload(VariablePayloadWID):
     :ivar force_nodes: answer with nodes even when values are known
     """
 
-    msg_id = 5
-    names = ["identifier", "lan_address", "target", "offset", "force_nodes"]
-    format_list = ["I", "ip_address", "20s", "I", "?"]
-
-    identifier: int
-    lan_address: tuple
-    target: bytes
-    offset: int
-    force_nodes: bool
+    identifier: Identifier
+    lan_address: TypedAddress
+    target: Key20
+    offset: Offset
+    force_nodes: Flag
 
 
-@vp_compile
-class FindResponsePayload(VariablePayloadWID):
+@dataclass(msg_id=6)
+class FindResponsePayload:
     """find-response (6): values for the target, or the nodes closest to it that the sender knows.
 
     :ivar identifier: the identifier of the find-request
@@ -141,18 +134,14 @@ class FindResponsePayload(VariablePayloadWID):
     :ivar nodes: :class:`~ipv8.dht.routing.Node` objects (address and key)
     """
 
-    msg_id = 6
-    names = ["identifier", "token", "values", "nodes"]
-    format_list = ["I", "20s", "varlenH-list", "node-list"]
-
-    identifier: int
-    token: bytes
-    values: list[bytes]
-    nodes: list[Node]
+    identifier: Identifier
+    token: Key20
+    values: EncodedValues
+    nodes: NodeList
 
 
-@vp_compile
-class StorePeerRequestPayload(VariablePayloadWID):
+@dataclass(msg_id=7)
+class StorePeerRequestPayload:
     """store-peer-request (7): remember me (the signer) as reachable, under the key ``target`` (my mid).
 
     :ivar identifier: echoed by the store-peer-response
@@ -160,28 +149,20 @@ class StorePeerRequestPayload(VariablePayloadWID):
     :ivar target: the 20-byte key
     """
 
-    msg_id = 7
-    names = ["identifier", "token", "target"]
-    format_list = ["I", "20s", "20s"]
-
-    identifier: int
-    token: bytes
-    target: bytes
+    identifier: Identifier
+    token: Key20
+    target: Key20
 
 
-@vp_compile
-class StorePeerResponsePayload(VariablePayloadWID):
+@dataclass(msg_id=8)
+class StorePeerResponsePayload:
     """store-peer-response (8): the store-peer-request ``identifier`` was accepted."""
 
-    msg_id = 8
-    names = ["identifier"]
-    format_list = ["I"]
-
-    identifier: int
+    identifier: Identifier
 
 
-@vp_compile
-class ConnectPeerRequestPayload(VariablePayloadWID):
+@dataclass(msg_id=9)
+class ConnectPeerRequestPayload:
     """connect-peer-request (9): introduce me (at ``lan_address`` and my WAN address) to the peers of ``target``.
 
     :ivar identifier: echoed by the connect-peer-response
@@ -189,47 +170,33 @@ class ConnectPeerRequestPayload(VariablePayloadWID):
     :ivar target: the mid whose stored peers should be punctured towards the requester
     """
 
-    msg_id = 9
-    names = ["identifier", "lan_address", "target"]
-    format_list = ["I", "ip_address", "20s"]
-
-    identifier: int
-    lan_address: tuple
-    target: bytes
+    identifier: Identifier
+    lan_address: TypedAddress
+    target: Key20
 
 
-@vp_compile
-class ConnectPeerResponsePayload(VariablePayloadWID):
+@dataclass(msg_id=10)
+class ConnectPeerResponsePayload:
     """connect-peer-response (10): the stored peers that were asked to puncture towards the requester."""
 
-    msg_id = 10
-    names = ["identifier", "nodes"]
-    format_list = ["I", "node-list"]
-
-    identifier: int
-    nodes: list[Node]
+    identifier: Identifier
+    nodes: NodeList
 
 
-@vp_compile
-class StrPayload(VariablePayload):
+@dataclass
+class StrPayload:
     """The body of a plain value: the data, to the end."""
 
-    names = ["data"]
-    format_list = ["raw"]
-
-    data: bytes
+    data: Rest
 
 
-@vp_compile
-class SignedStrPayload(VariablePayload):
+@dataclass
+class SignedStrPayload:
     """The signed part of a signed value after its type byte: data, version and the signer's public key."""
 
-    names = ["data", "version", "public_key"]
-    format_list = ["varlenH", "I", "varlenH"]
-
-    data: bytes
-    version: int
-    public_key: bytes
+    data: LengthPrefixed
+    version: Version
+    public_key: LengthPrefixed
 
 
 class NodePacker(Packer):
@@ -270,7 +237,7 @@ def add_dht_formats(serializer: Serializer, clock: IReactorTime | None = None) -
 dht_serializer: Serializer = add_dht_formats(Serializer())
 
 #: All ten message classes, by message id.
-DHT_PAYLOADS: dict[int, type[VariablePayloadWID]] = {cls.msg_id: cls for cls in (
+DHT_PAYLOADS: dict[int, type] = {cls.msg_id: cls for cls in (
     PingRequestPayload, PingResponsePayload, StoreRequestPayload, StoreResponsePayload, FindRequestPayload,
     FindResponsePayload, StorePeerRequestPayload, StorePeerResponsePayload, ConnectPeerRequestPayload,
     ConnectPeerResponsePayload)}

@@ -20,23 +20,11 @@ from typing import TYPE_CHECKING, Any
 from ..lazy_community import lazy_wrapper, lazy_wrapper_unsigned
 from ..messaging.address_hygiene import fits_scope, is_usable
 from ..messaging.addresses import UDPv4Address, UDPv4LANAddress, UDPv6Address
-from ..messaging.drop_reasons import (
-    DROP_BAD_ADDRESS,
-    DROP_PEER_LIMIT,
-    DROP_RATE_LIMITED,
-    DROP_UNSOLICITED,
-)
+from ..messaging.drop_reasons import (DROP_BAD_ADDRESS, DROP_PEER_LIMIT, DROP_RATE_LIMITED, DROP_UNSOLICITED)
 from ..messaging.interfaces.endpoint import IMultiInterfaceEndpoint
-from ..messaging.payload import (
-    IntroductionRequestPayload,
-    IntroductionResponsePayload,
-    NewIntroductionRequestPayload,
-    NewIntroductionResponsePayload,
-    NewPuncturePayload,
-    NewPunctureRequestPayload,
-    PuncturePayload,
-    PunctureRequestPayload,
-)
+from ..messaging.payload import (IntroductionRequestPayload, IntroductionResponsePayload, NewIntroductionRequestPayload,
+                                 NewIntroductionResponsePayload, NewPuncturePayload, NewPunctureRequestPayload,
+                                 PuncturePayload, PunctureRequestPayload)
 from ..messaging.payload_headers import (
     BinMemberAuthenticationPayload,
     GlobalTimeDistributionPayload,
