@@ -18,11 +18,12 @@ Rules of thumb for implementations:
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from zope.interface import Attribute, Interface, implementer
 
 if TYPE_CHECKING:
+    from ..overlay import IPeerDiscovery
     from twisted.internet.defer import Deferred
 
     from ..types import Address
@@ -33,21 +34,21 @@ class IBootstrapper(Interface):
 
     initialized = Attribute("Whether initialize() was called (successfully started or not).")
 
-    def initialize(overlay: Any) -> Deferred:  # noqa: N805 - zope interface methods have no self
+    def initialize(overlay: IPeerDiscovery) -> Deferred:  # noqa: N805 - zope interface methods have no self
         """
         Start using this bootstrap service for ``overlay``.
 
         :returns: a Deferred firing True when the service is usable, False when it is not.
         """
 
-    def get_addresses(overlay: Any, timeout: float) -> Deferred:  # noqa: N805
+    def get_addresses(overlay: IPeerDiscovery, timeout: float) -> Deferred:  # noqa: N805
         """
         Ask for addresses of peers of ``overlay``; give up after ``timeout`` seconds.
 
         :returns: a Deferred firing with an iterable of addresses (possibly empty).
         """
 
-    def keep_alive(overlay: Any) -> None:  # noqa: N805
+    def keep_alive(overlay: IPeerDiscovery) -> None:  # noqa: N805
         """Refresh our registration with the bootstrap service (called now and then)."""
 
     def blacklist() -> Iterable[Address]:
@@ -70,7 +71,7 @@ class Bootstrapper(abc.ABC):
         self.initialized: bool = False
 
     @abc.abstractmethod
-    def initialize(self, overlay: Any) -> Deferred:  # noqa: ANN401
+    def initialize(self, overlay: IPeerDiscovery) -> Deferred:
         """
         Start using this bootstrap service for ``overlay``; must be cheap to call again.
 
@@ -78,7 +79,7 @@ class Bootstrapper(abc.ABC):
         """
 
     @abc.abstractmethod
-    def get_addresses(self, overlay: Any, timeout: float) -> Deferred:  # noqa: ANN401
+    def get_addresses(self, overlay: IPeerDiscovery, timeout: float) -> Deferred:
         """
         Find addresses of peers of ``overlay`` within ``timeout`` seconds.
 
@@ -86,7 +87,7 @@ class Bootstrapper(abc.ABC):
         """
 
     @abc.abstractmethod
-    def keep_alive(self, overlay: Any) -> None:  # noqa: ANN401
+    def keep_alive(self, overlay: IPeerDiscovery) -> None:
         """Refresh our registration with the bootstrap service."""
 
     @abc.abstractmethod

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .discovery import DiscoveryStrategy
 
 if TYPE_CHECKING:
+    from ..overlay import IPeerDiscovery
     from twisted.internet.interfaces import IReactorTime
 
     from ..peer import Peer
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["PingChurn", "RandomChurn", "probe_peer"]
 
 
-def probe_peer(overlay: Any, peer: Peer) -> None:  # noqa: ANN401 - any overlay-like object
+def probe_peer(overlay: IPeerDiscovery, peer: Peer) -> None:
     """Send ``peer`` something it answers: a ping if the overlay can, else an introduction request."""
     send_ping = getattr(overlay, "send_ping", None)
     if send_ping is not None:
@@ -77,7 +78,7 @@ class RandomChurn(DiscoveryStrategy[Any]):
     #: DiscoveryCommunity's 5-second ping timeout no longer counts as a measurement either).
     answer_window: float = 5.0
 
-    def __init__(self, overlay: Any, sample_size: int = 8, ping_interval: float = 10.0,  # noqa: ANN401
+    def __init__(self, overlay: IPeerDiscovery, sample_size: int = 8, ping_interval: float = 10.0,
                  inactive_time: float = 27.5, drop_time: float = 57.5, *,
                  clock: IReactorTime | None = None) -> None:
         """Create a churn strategy that has pinged nobody yet."""
@@ -156,7 +157,7 @@ class PingChurn(DiscoveryStrategy[Any]):
     :param clock: see :class:`~ipv8.peerdiscovery.discovery.DiscoveryStrategy`.
     """
 
-    def __init__(self, overlay: Any, ping_interval: float = 25.0, max_failures: int = 2, *,  # noqa: ANN401
+    def __init__(self, overlay: IPeerDiscovery, ping_interval: float = 25.0, max_failures: int = 2, *,
                  clock: IReactorTime | None = None) -> None:
         """Create a churn strategy that has pinged nobody yet."""
         super().__init__(overlay, clock=clock)

@@ -39,6 +39,7 @@ from ..util import get_reactor
 from .network import Network
 
 if TYPE_CHECKING:
+    from ..overlay import IPeerDiscovery
     from twisted.internet.interfaces import IReactorTime
 
     from ..peer import Peer
@@ -62,7 +63,7 @@ class IDiscoveryStrategy(Interface):
         """How many peers the overlay has; the service compares this with the strategy's target."""
 
 
-def overlay_clock(overlay: Any) -> IReactorTime:  # noqa: ANN401 - any overlay-like object
+def overlay_clock(overlay: IPeerDiscovery) -> IReactorTime:  # noqa: ANN401 - any overlay-like object
     """The clock an overlay schedules its tasks on (a :class:`~ipv8.taskmanager.TaskManager`'s ``clock``).
 
     Overlays that are not task managers (test doubles) use the global reactor.
@@ -126,7 +127,7 @@ class RandomWalk(DiscoveryStrategy[Any]):
     #: Random picks tried per step before giving up (the picks skip walks still waiting for an answer).
     _PICK_ATTEMPTS = 8
 
-    def __init__(self, overlay: Any, timeout: float = 3.0, window_size: int = 5,  # noqa: ANN401
+    def __init__(self, overlay: IPeerDiscovery, timeout: float = 3.0, window_size: int = 5,
                  reset_chance: int = 50, target_interval: float = 0, *, clock: IReactorTime | None = None) -> None:
         """Create a walker with nothing in flight."""
         super().__init__(overlay, clock=clock)
@@ -216,7 +217,7 @@ class EdgeWalk(DiscoveryStrategy[Any]):
     #: Finished edges kept (the oldest are dropped): a long-running crawler must not grow without bound.
     max_complete_edges: int = 1000
 
-    def __init__(self, overlay: Any, edge_length: int = 4, neighborhood_size: int = 6,  # noqa: ANN401
+    def __init__(self, overlay: IPeerDiscovery, edge_length: int = 4, neighborhood_size: int = 6,
                  edge_timeout: float = 3.0, *, clock: IReactorTime | None = None) -> None:
         """Create a walker that knows no roots yet."""
         super().__init__(overlay, clock=clock)

@@ -32,6 +32,7 @@ from ..util import get_reactor
 from .snapshot import decode_addresses, encode_address
 
 if TYPE_CHECKING:
+    from ..overlay import IOverlay
     from twisted.internet.interfaces import IReactorTime
 
     from ..types import Address
@@ -443,7 +444,7 @@ class Network:
                 for address in addresses:
                     self._record_address(address, _NOBODYS)
 
-    def register_service_provider(self, service_id: Service, overlay: Any) -> None:  # noqa: ANN401
+    def register_service_provider(self, service_id: Service, overlay: IOverlay) -> None:
         """Note that our own ``overlay`` provides ``service_id``."""
         with self.graph_lock:
             self.service_overlays[service_id] = overlay

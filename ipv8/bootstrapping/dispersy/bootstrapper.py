@@ -32,6 +32,7 @@ from ...util import get_reactor
 from ..bootstrapper_interface import Bootstrapper
 
 if TYPE_CHECKING:
+    from ...overlay import IPeerDiscovery
     from ...types import Address
 
 #: The longest pause between two rounds of walking to every tracker for the same overlay.
@@ -203,7 +204,7 @@ class DispersyBootstrapper(Bootstrapper):
 
     # -- IBootstrapper -----------------------------------------------------------------------------
 
-    def initialize(self, overlay: Any) -> Deferred:  # noqa: ANN401
+    def initialize(self, overlay: IPeerDiscovery) -> Deferred:
         """
         Blacklist the trackers in ``overlay``'s network and, the first time, start resolving the names.
 
@@ -231,7 +232,7 @@ class DispersyBootstrapper(Bootstrapper):
         self._first_round.addCallback(lambda _: waiter.callback(bool(self.ip_addresses)))
         return waiter
 
-    def get_addresses(self, overlay: Any, timeout: float) -> Deferred:  # noqa: ANN401
+    def get_addresses(self, overlay: IPeerDiscovery, timeout: float) -> Deferred:
         """
         Send an introduction request to every known tracker, unless the overlay's current pause has not
         passed yet (see the module documentation for how the pause grows and starts over).
@@ -256,15 +257,15 @@ class DispersyBootstrapper(Bootstrapper):
         self._walk_to_trackers(overlay)
         return succeed([])
 
-    def retry_interval(self, overlay: Any) -> float:  # noqa: ANN401
+    def retry_interval(self, overlay: IPeerDiscovery) -> float:
         """The pause, in seconds, after the last round of walking to the trackers for ``overlay``."""
         return self._pause.get(overlay, self.initial_retry_interval)
 
-    def reset_backoff(self, overlay: Any) -> None:  # noqa: ANN401
+    def reset_backoff(self, overlay: IPeerDiscovery) -> None:
         """Start over with the shortest pause the next time ``overlay`` has no peers."""
         self._pause.pop(overlay, None)
 
-    def keep_alive(self, overlay: Any) -> None:  # noqa: ANN401
+    def keep_alive(self, overlay: IPeerDiscovery) -> None:
         """Send an introduction request to each tracker, so they keep introducing us to newcomers."""
         # Only overlays with peers are kept alive: when they lose them, bootstrapping starts fast again.
         self.reset_backoff(overlay)
@@ -285,7 +286,7 @@ class DispersyBootstrapper(Bootstrapper):
 
     # -- walking -----------------------------------------------------------------------------------
 
-    def _walk_to_trackers(self, overlay: Any) -> None:  # noqa: ANN401
+    def _walk_to_trackers(self, overlay: IPeerDiscovery) -> None:
         for address in self.ip_addresses:
             overlay.ensure_blacklisted(address)
             overlay.walk_to(address)

@@ -197,7 +197,7 @@ class Endpoint(abc.ABC):
         """The listeners registered for exactly ``prefix`` (generic listeners not included)."""
         return self._by_prefix.get(prefix, ())
 
-    def add_listener(self, listener: Any) -> None:  # noqa: ANN401
+    def add_listener(self, listener: IEndpointListener) -> None:
         """
         Deliver every received packet to ``listener``.
 
@@ -208,7 +208,7 @@ class Endpoint(abc.ABC):
             self._generic = (*self._generic, listener)
             self._rebuild_routes()
 
-    def add_prefix_listener(self, listener: Any, prefix: bytes) -> None:  # noqa: ANN401
+    def add_prefix_listener(self, listener: IEndpointListener, prefix: bytes) -> None:
         """
         Deliver packets whose first ``prefixlen`` bytes equal ``prefix`` to ``listener``.
 
@@ -226,7 +226,7 @@ class Endpoint(abc.ABC):
             self._by_prefix[prefix] = (*current, listener)
             self._rebuild_routes()
 
-    def remove_listener(self, listener: Any) -> None:  # noqa: ANN401
+    def remove_listener(self, listener: IEndpointListener) -> None:
         """Forget ``listener`` everywhere it was registered; unknown listeners are ignored."""
         self._generic = tuple(known for known in self._generic if known is not listener)
         remaining = {}
@@ -254,7 +254,7 @@ class Endpoint(abc.ABC):
         for listener in targets:
             self.deliver(listener, packet)
 
-    def deliver(self, listener: Any, packet: Packet) -> bool:  # noqa: ANN401
+    def deliver(self, listener: IEndpointListener, packet: Packet) -> bool:
         """
         Give one packet to one listener, containing any exception it raises.
 

@@ -29,6 +29,7 @@ from .endpoint import (
 from .network_stats import NetworkStat
 
 if TYPE_CHECKING:
+    from .endpoint import IEndpointListener
     from twisted.internet.interfaces import IReactorTime
 
     from ...types import Address
@@ -183,15 +184,15 @@ class StatisticsEndpoint(EndpointListener, Endpoint):
 
     # -- plain delegation to the wrapped endpoint --------------------------------------------------
 
-    def add_listener(self, listener: Any) -> None:  # noqa: ANN401
+    def add_listener(self, listener: IEndpointListener) -> None:
         """Register ``listener`` on the wrapped endpoint."""
         self.endpoint.add_listener(listener)
 
-    def add_prefix_listener(self, listener: Any, prefix: bytes) -> None:  # noqa: ANN401
+    def add_prefix_listener(self, listener: IEndpointListener, prefix: bytes) -> None:
         """Register ``listener`` for ``prefix`` on the wrapped endpoint."""
         self.endpoint.add_prefix_listener(listener, prefix)
 
-    def remove_listener(self, listener: Any) -> None:  # noqa: ANN401
+    def remove_listener(self, listener: IEndpointListener) -> None:
         """Unregister ``listener`` from the wrapped endpoint."""
         self.endpoint.remove_listener(listener)
 

@@ -19,6 +19,7 @@ from ..traffic import DropReason
 from ..udp.endpoint import UDPEndpoint, UDPv6Endpoint
 
 if TYPE_CHECKING:
+    from ..endpoint import IEndpointListener
     from ....types import Address
     from ..endpoint import Packet
 
@@ -91,18 +92,18 @@ class DispatcherEndpoint(Endpoint):
 
     # -- listeners live on the children ------------------------------------------------------------
 
-    def add_listener(self, listener: Any) -> None:  # noqa: ANN401
+    def add_listener(self, listener: IEndpointListener) -> None:
         """Register ``listener`` for every packet on every child."""
         self._check_listener(listener)
         for child in self.interfaces.values():
             child.add_listener(listener)
 
-    def add_prefix_listener(self, listener: Any, prefix: bytes) -> None:  # noqa: ANN401
+    def add_prefix_listener(self, listener: IEndpointListener, prefix: bytes) -> None:
         """Register ``listener`` for ``prefix`` on every child (see :meth:`Endpoint.add_prefix_listener`)."""
         for child in self.interfaces.values():
             child.add_prefix_listener(listener, prefix)
 
-    def remove_listener(self, listener: Any) -> None:  # noqa: ANN401
+    def remove_listener(self, listener: IEndpointListener) -> None:
         """Unregister ``listener`` from every child."""
         for child in self.interfaces.values():
             child.remove_listener(listener)
