@@ -33,7 +33,7 @@ class DHTRequestCache(RandomNumberCache):
         lookups, where one silent node is not an error).
     """
 
-    def __init__(self, request_cache: RequestCache, prefix: str, node: Node,  # noqa: PLR0913
+    def __init__(self, request_cache: RequestCache, prefix: str, node: Node,
                  timeout: float = DEFAULT_REQUEST_TIMEOUT, consume_errors: bool = False) -> None:
         """Create the cache; see the class documentation."""
         super().__init__(request_cache, prefix)
