@@ -37,7 +37,6 @@ import dataclasses  # noqa: E402
 import importlib.metadata  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import pathlib  # noqa: E402
 import random  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
@@ -45,33 +44,20 @@ import traceback  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from typing import Any  # noqa: E402
 
-import ipv8  # noqa: E402
+import pyipv8_sandbox  # noqa: E402
 
-if "site-packages" not in pathlib.Path(ipv8.__file__).parts:
-    sys.exit(f"ref_peer.py must run on the pyipv8 reference interpreter, not with {ipv8.__file__}")
+pyipv8_sandbox.confine("ref_peer.py")
 
 import ipv8.configuration as pyipv8_configuration  # noqa: E402
-import ipv8.messaging.interfaces.endpoint as pyipv8_endpoint  # noqa: E402
-import ipv8.overlay as pyipv8_overlay  # noqa: E402
+
 from ipv8.community import Community, CommunitySettings  # noqa: E402
-from ipv8.keyvault.crypto import default_eccrypto  # noqa: E402
 from ipv8.lazy_community import lazy_wrapper  # noqa: E402
 from ipv8.messaging.interfaces.endpoint import EndpointListener  # noqa: E402
 from ipv8.messaging.payload_dataclass import DataClassPayload  # noqa: E402
-from ipv8.messaging.payload_headers import BinMemberAuthenticationPayload  # noqa: E402
-from ipv8.peerdiscovery.community import DiscoveryCommunity  # noqa: E402
 from ipv8_service import IPv8  # noqa: E402
 
 import junk  # noqa: E402
 
-# No public bootstrap servers in this process, whatever configuration code runs.
-pyipv8_configuration.DISPERSY_BOOTSTRAPPER["init"]["ip_addresses"] = []
-pyipv8_configuration.DISPERSY_BOOTSTRAPPER["init"]["dns_addresses"] = []
-# This peer lives on 127.0.0.1: it has no LAN address, so it never advertises one. Every overlay would
-# also probe for LAN addresses every 10 s (a UDP connect() towards 192.0.2.0 and a reverse lookup of the
-# host name); with no providers there is nothing to probe with.
-pyipv8_endpoint.get_lan_addresses = lambda: []
-pyipv8_overlay.get_providers = lambda: []
 
 INTEROP_COMMUNITY_ID = bytes.fromhex("17c0ffee" + "00" * 15 + "42")
 CHAT_ID = 1

@@ -34,29 +34,21 @@ import asyncio  # noqa: E402
 import copy  # noqa: E402
 import importlib.metadata  # noqa: E402
 import os  # noqa: E402
-import pathlib  # noqa: E402
 import traceback  # noqa: E402
 from typing import Any  # noqa: E402
 
-import ipv8  # noqa: E402
+import pyipv8_sandbox  # noqa: E402
 
-if "site-packages" not in pathlib.Path(ipv8.__file__).parts:
-    sys.exit(f"ref_rest_node.py must run on the pyipv8 reference interpreter, not with {ipv8.__file__}")
+pyipv8_sandbox.confine("ref_rest_node.py")
 
 import ipv8.configuration as pyipv8_configuration  # noqa: E402
-import ipv8.messaging.interfaces.endpoint as pyipv8_endpoint  # noqa: E402
-import ipv8.overlay as pyipv8_overlay  # noqa: E402
+
 from ipv8.community import Community  # noqa: E402
 from ipv8.messaging.interfaces.statistics_endpoint import StatisticsEndpoint  # noqa: E402
 from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint  # noqa: E402
 from ipv8.REST.rest_manager import RESTManager  # noqa: E402
 from ipv8_service import IPv8  # noqa: E402
 
-# No public bootstrap servers and no LAN probing in this process (see ref_peer.py for the reasons).
-pyipv8_configuration.DISPERSY_BOOTSTRAPPER["init"]["ip_addresses"] = []
-pyipv8_configuration.DISPERSY_BOOTSTRAPPER["init"]["dns_addresses"] = []
-pyipv8_endpoint.get_lan_addresses = lambda: []
-pyipv8_overlay.get_providers = lambda: []
 
 
 class RESTCompatCommunity(Community):
