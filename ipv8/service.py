@@ -335,6 +335,9 @@ class IPv8:
             return
         settings = overlay_class.settings_class(my_peer=self.keys[spec["key"]], endpoint=self.endpoint,
                                                 network=self.network)
+        if self._reactor is not None:
+            # The overlays time their tasks, caches and expiry on the service's reactor (a Clock in tests).
+            settings.clock = self._reactor
         if hasattr(settings, "working_directory") and "working_directory" not in spec["initialize"]:
             settings.working_directory = self.working_directory
         for name, value in spec["initialize"].items():

@@ -221,9 +221,12 @@ def test_default_configuration_loads_with_local_bootstrap(tmp_path: Any, caplog:
         node = mock_ipv8(config)
     loaded = {type(overlay).__name__ for overlay in node.overlays}
     assert "DiscoveryCommunity" in loaded
-    for name in ("HiddenTunnelCommunity", "DHTDiscoveryCommunity"):
-        if name not in loaded:  # not part of txipv8 (yet): skipped, and said so
-            assert any(name in record.getMessage() for record in caplog.records)
+    if "HiddenTunnelCommunity" not in loaded:  # not part of txipv8 (yet): skipped, and said so
+        assert any("HiddenTunnelCommunity" in record.getMessage() for record in caplog.records)
+    assert not any("DHTDiscoveryCommunity" in record.getMessage() for record in caplog.records)
+    dht = next(overlay for overlay in node.overlays if type(overlay).__name__ == "DHTDiscoveryCommunity")
+    assert [(type(strategy).__name__, target) for strategy, target in node.strategies if strategy.overlay is dht] == [
+        ("RandomWalk", 20), ("PingChurn", -1)]
     discovery = next(overlay for overlay in node.overlays if type(overlay).__name__ == "DiscoveryCommunity")
     assert [type(strategy).__name__ for strategy, _ in node.strategies if strategy.overlay is discovery] == [
         "RandomWalk", "RandomChurn", "PeriodicSimilarity"]

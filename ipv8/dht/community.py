@@ -185,6 +185,14 @@ class DHTCommunity(Community):
             return None
         node = Node(peer.public_key, address, clock=self.clock)
         table = self.get_routing_table(node)
+        known = table.get(node.id)
+        if known is not None and known.status != NODE_STATUS_BAD \
+                and (known.address[0], known.address[1]) != (address[0], address[1]):
+            # DHT messages carry no time, so anyone who saw a node's signed request can send it again from
+            # another port (or from an address that masks to the same id): that must not move the node's
+            # entry. We answer at the sender's address; the entry moves only once the old address went bad.
+            self.drop_counts["dht-moved-node"] += 1
+            return node
         result = table.try_add(node)
         if result.node is not None:
             return result.node
@@ -194,8 +202,14 @@ class DHTCommunity(Community):
         return node
 
     def _requester(self, peer: Peer, limiter: PerSourceRateLimiter | None = None) -> Node | None:
-        """The node behind a request, or None (counted) when the request must be ignored."""
-        if limiter is not None and not limiter.allow(peer.address[0], self.clock.seconds()):
+        """The node behind a request, or None (counted) when the request must be ignored.
+
+        Requests without a limiter of their own (pings) share the find-requests' budget: each is answered
+        with a signed packet too, and fresh keys would otherwise get around the per-node blocking.
+        """
+        if limiter is None:
+            limiter = self._find_limiter
+        if not limiter.allow(peer.address[0], self.clock.seconds()):
             self.drop_counts[DROP_DHT_RATE_LIMITED] += 1
             return None
         node = self._node_for(peer)
@@ -267,6 +281,10 @@ class DHTCommunity(Community):
         node = self._requester(peer)
         if node is not None:
             self.ez_send(node, PingResponsePayload(payload.identifier))
+            self.on_pinged(peer)
+
+    def on_pinged(self, peer: Peer) -> None:
+        """Hook: ``peer`` pinged us and was answered (DHTDiscoveryCommunity keeps its stored peers alive)."""
 
     @lazy_wrapper(PingResponsePayload)
     def on_ping_response(self, peer: Peer, payload: PingResponsePayload) -> None:

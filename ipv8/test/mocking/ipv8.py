@@ -24,7 +24,8 @@ class MockIPv8:
     :param crypto_curve_or_peer: a key level for a new key (``"curve25519"``...) or a ready private Peer.
     :param overlay_class: the Community class to instantiate.
     :param settings: settings for the overlay; the node fills in ``my_peer``, ``endpoint`` and ``network``.
-    :param create_dht: not available yet (the DHT is a later subsystem): passing True raises.
+    :param create_dht: also run a :class:`~ipv8.dht.discovery.DHTDiscoveryCommunity` on the same endpoint,
+        network and key, available as :attr:`dht` and to the overlay as ``settings.dht``.
     :param enable_statistics: wrap the endpoint in a StatisticsEndpoint and count this overlay's messages.
     :param internet: the in-memory internet to attach to (the module default when omitted).
     """
@@ -32,8 +33,6 @@ class MockIPv8:
     def __init__(self, crypto_curve_or_peer: str | Peer, overlay_class: type[Community],
                  settings: CommunitySettings | None = None, create_dht: bool = False,
                  enable_statistics: bool = False, internet: Internet | None = None, **overlay_kwargs: Any) -> None:
-        if create_dht:
-            raise NotImplementedError("MockIPv8(create_dht=True) needs the DHT community, which txipv8 does not have yet")
         self.raw_endpoint = AutoMockEndpoint(internet)
         self.raw_endpoint.open()
         self.endpoint: Any = self.raw_endpoint
@@ -55,11 +54,21 @@ class MockIPv8:
             for name, value in vars(node_settings).items():
                 setattr(settings, name, value)
             node_settings = settings
-        self.dht = None
+        #: The node's DHT community when created with ``create_dht``, else None.
+        self.dht: Any = None
+        if create_dht:
+            from ...dht.discovery import DHTDiscoveryCommunity
+            dht_settings = DHTDiscoveryCommunity.settings_class(my_peer=self.my_peer, endpoint=self.endpoint,
+                                                                network=self.network,
+                                                                clock=getattr(node_settings, "clock", None))
+            self.dht = DHTDiscoveryCommunity(dht_settings)
+            self.dht.my_estimated_wan = self.raw_endpoint.wan_address
+            self.dht.my_estimated_lan = self.raw_endpoint.lan_address
+            node_settings.dht = self.dht
         self.overlay = overlay_class(node_settings)
         self.overlay.my_estimated_wan = self.raw_endpoint.wan_address
         self.overlay.my_estimated_lan = self.raw_endpoint.lan_address
-        self.overlays: list[Overlay] = [self.overlay]
+        self.overlays: list[Overlay] = [self.overlay] if self.dht is None else [self.dht, self.overlay]
         self.strategies: list[tuple[Overlay, Any, int]] = []
         if enable_statistics:
             self.endpoint.enable_community_statistics(self.overlay.get_prefix(), True)
