@@ -48,6 +48,8 @@ from .routing import NODE_ID_SIZE, NODE_STATUS_BAD, NODE_STATUS_GOOD, Node, Rout
 from .storage import MAX_ENTRY_AGE, Storage
 
 if TYPE_CHECKING:
+    from collections import Counter
+
     from ..messaging.serialization import Serializer
     from ..peer import Peer
 
@@ -97,6 +99,46 @@ DROP_DHT_UNKNOWN_NODE = "dht-unusable-sender"
 DROP_DHT_UNSUPPORTED = "dht-unsupported-request"
 
 
+class _Walk:
+    """The state of one lookup: candidates (with the node that named each), who answered, what was found."""
+
+    def __init__(self, target: bytes, trace: Counter[str] | None) -> None:
+        self.target = target
+        self.trace = trace
+        self.candidates: dict[bytes, Node] = {}
+        #: node id -> the node that named it to us (not as its closest), which can puncture for us.
+        self.via: dict[bytes, Node] = {}
+        self.asked: set[bytes] = set()
+        self.answered: dict[bytes, Node] = {}
+        self.values: list[bytes] = []
+        self.in_flight = 0
+        #: Fired (and cleared) by every answer, so that the lookup can send its next request.
+        self.wake: Deferred | None = None
+
+    def offer(self, node: Node, via: Node | None) -> None:
+        self.candidates[node.id] = node
+        if via is not None:
+            self.via[node.id] = via
+
+    def closest(self) -> list[Node]:
+        return sorted(self.answered.values(), key=lambda node: distance(node.id, self.target))[:TARGET_NODES]
+
+    def finished(self, force_nodes: bool) -> bool:
+        return bool(self.values) and not force_nodes
+
+    def next_candidate(self) -> Node | None:
+        """The closest candidate not asked yet (now marked asked); None if none is left or could help."""
+        todo = [node for node_id, node in self.candidates.items() if node_id not in self.asked]
+        if not todo:
+            return None
+        best = min(todo, key=lambda node: distance(node.id, self.target))
+        closest = self.closest()
+        if len(closest) >= TARGET_NODES and distance(closest[-1].id, self.target) < distance(best.id, self.target):
+            return None
+        self.asked.add(best.id)
+        return best
+
+
 class DHTSettings(CommunitySettings):
     """Settings of :class:`DHTCommunity` (none beyond the community's own yet)."""
 
@@ -109,6 +151,8 @@ class DHTCommunity(Community):
 
     #: Seconds each request waits for its answer (tests lower it).
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    #: Seconds a find-request of a lookup waits (pyipv8 3.2.1: 2): a silent node must not stall the walk.
+    find_timeout: float = 2.0
     #: Store-requests accepted per second from one IP (and at once: twice that).
     store_rate_limit: float = 5.0
     #: Find-requests accepted per second from one IP (and at once: twice that).
@@ -239,13 +283,14 @@ class DHTCommunity(Community):
 
     # -- requests ------------------------------------------------------------------------------------------
     def _request(self, prefix: str, node: Node, make_payload: Any,
-                 consume_errors: bool = False) -> Deferred:
+                 consume_errors: bool = False, timeout: float | None = None) -> Deferred:
         """Send the payload ``make_payload(cache)`` to ``node``; the Deferred fires with the answer."""
         if len(self._pending) >= self.max_pending_requests:
             if consume_errors:
                 return succeed(None)
             return fail(DHTError(f"too many outstanding DHT requests ({self.max_pending_requests})"))
-        cache = DHTRequestCache(self.request_cache, prefix, node, self.request_timeout, consume_errors)
+        cache = DHTRequestCache(self.request_cache, prefix, node,
+                                self.request_timeout if timeout is None else timeout, consume_errors)
         self.request_cache.add(cache)
         self._pending.add(cache)
         cache.deferred.addBoth(self._forget, cache)
@@ -268,7 +313,11 @@ class DHTCommunity(Community):
             self.drop_counts[DROP_DHT_WRONG_RESPONDER] += 1
             return None
         self.request_cache.pop(prefix, identifier)
-        self._node_for(peer)
+        known = self._node_for(peer)
+        if known is not None and known is not cache.node:
+            # We asked a node object from an answer or an introduction; the table keeps its own object for
+            # that key, and that is the one whose answers decide whether it is good.
+            known.record_response(self.clock.seconds() - cache.sent_at)
         return cache
 
     def ping(self, node: Node) -> Deferred:
@@ -336,7 +385,11 @@ class DHTCommunity(Community):
         values = [] if payload.force_nodes else self.storage.get(payload.target, payload.offset, MAX_VALUES_IN_FIND)
         nodes: list[Node] = []
         if not values:
-            nodes = self.get_routing_table(node).closest_nodes(payload.target, MAX_NODES_IN_FIND, exclude_node=node)
+            # Only nodes the requester can make sense of: not a loopback or private address of ours to a
+            # peer out on the internet (see ipv8.messaging.address_hygiene).
+            nodes = [other for other in self.get_routing_table(node).closest_nodes(
+                payload.target, 2 * MAX_NODES_IN_FIND, exclude_node=node)
+                if self.address_hygiene.may_introduce(other.address, node.address)][:MAX_NODES_IN_FIND]
             if nodes:
                 self._puncture_for(node, payload.lan_address, nodes[0], payload.identifier)
         self.ez_send(node, FindResponsePayload(payload.identifier, self.generate_token(node), values, nodes))
@@ -352,7 +405,9 @@ class DHTCommunity(Community):
             lan = typed_address(lan_address)
         except (TypeError, ValueError):
             lan = requester.address
-        if type(lan) is not type(requester.address):
+        if type(lan) is not type(requester.address) or not self.address_hygiene.may_send_to(lan):
+            # A LAN address that nobody can send to (port 0, unspecified, ours) would only aim the
+            # third party's puncture somewhere useless.
             lan = requester.address
         self.endpoint.send(closest.address, self.create_puncture_request(lan, requester.address, identifier & 0xFFFF))
 
@@ -363,12 +418,30 @@ class DHTCommunity(Community):
         if cache is None:
             return
         self._remember_token(cache.node, payload.token)
-        cache.complete((list(payload.values), list(payload.nodes)))
+        values, nodes = list(payload.values), list(payload.nodes)
+        # An honest node sends at most 8 of each (pyipv8 too); each value costs a signature check later,
+        # so a bigger answer is cut down to what an honest one could cost us.
+        if len(values) > MAX_VALUES_IN_FIND:
+            self.drop_counts[DROP_DHT_TOO_MANY_VALUES] += 1
+            values = values[:MAX_VALUES_IN_FIND]
+        if len(nodes) > MAX_NODES_IN_FIND:
+            self.drop_counts["dht-too-many-nodes"] += 1
+            nodes = nodes[:MAX_NODES_IN_FIND]
+        usable = []
+        for other in nodes:
+            # A loopback or private address from a responder out on the internet would aim our requests
+            # at our own machine or network; own and unusable addresses are left to _acceptable.
+            if self.address_hygiene.is_own(other.address) or \
+                    self.address_hygiene.may_walk_to(other.address, cache.node.address):
+                usable.append(other)
+            else:
+                self.drop_counts[DROP_DHT_GARBAGE_NODE] += 1
+        cache.complete((values, usable))
 
     def _find_request(self, node: Node, target: bytes, force_nodes: bool) -> Deferred:
         lan = typed_address(self.my_estimated_lan) if self.my_estimated_lan else UDPv4Address("0.0.0.0", 0)
         return self._request("find", node, lambda cache: FindRequestPayload(cache.number, lan, target, 0, force_nodes),
-                             consume_errors=True)
+                             consume_errors=True, timeout=min(self.request_timeout, self.find_timeout))
 
     def _acceptable(self, node: Node) -> bool:
         """Whether a node from an answer could be asked at all (garbage is counted and skipped)."""
@@ -381,53 +454,80 @@ class DHTCommunity(Community):
             return False
         return True
 
-    async def _lookup(self, target: bytes, force_nodes: bool) -> tuple[list[Node], list[bytes]]:
-        """Walk towards ``target``: return the closest nodes that answered, and the values they sent."""
+    async def _lookup(self, target: bytes, force_nodes: bool,
+                      trace: Counter[str] | None = None) -> tuple[list[Node], list[bytes]]:
+        """Walk towards ``target``: return the closest nodes that answered, and the values they sent.
+
+        Up to :data:`MAX_CRAWL_TASKS` find-requests are outstanding at once; each answer immediately lets the
+        next closest candidate be asked (a slow node holds up only its own slot). The walk ends when values
+        were found (unless ``force_nodes``), when :data:`MAX_CRAWL_REQUESTS` were sent, or when no candidate
+        left is closer than the :data:`TARGET_NODES` closest nodes that answered.
+
+        :param trace: when given, counts ``requests`` sent and ``responses`` received, and how many of these
+            carried nodes (``responses_with_nodes``) or values (``responses_with_values``).
+        """
         if not isinstance(target, bytes) or len(target) != NODE_ID_SIZE:
             raise DHTError(f"a DHT key has {NODE_ID_SIZE} bytes")
-        candidates: dict[bytes, Node] = {}
+        walk = _Walk(target, trace)
         for table in self.routing_tables.values():
             for node in table.closest_nodes(target, MAX_CRAWL_NODES):
-                candidates[node.id] = node
-        if not candidates:
+                walk.offer(node, None)
+        if not walk.candidates:
             raise DHTError("no nodes in the routing table to start a lookup from")
-        asked: set[bytes] = set()
-        answered: dict[bytes, Node] = {}
-        values: list[bytes] = []
         requests = 0
-        while requests < MAX_CRAWL_REQUESTS:
-            todo = sorted((node for node_id, node in candidates.items() if node_id not in asked),
-                          key=lambda node: distance(node.id, target))
-            if not todo:
+        while True:
+            while walk.in_flight < MAX_CRAWL_TASKS and requests < MAX_CRAWL_REQUESTS \
+                    and not walk.finished(force_nodes):
+                node = walk.next_candidate()
+                if node is None:
+                    break
+                requests += 1
+                walk.in_flight += 1
+                if trace is not None:
+                    trace["requests"] += 1
+                self._contact(node, walk.via.get(node.id), target, force_nodes).addBoth(self._contacted, walk, node)
+            if walk.in_flight == 0 or walk.finished(force_nodes):
                 break
-            closest_answered = sorted(answered, key=lambda node_id: distance(node_id, target))[:TARGET_NODES]
-            if len(closest_answered) >= TARGET_NODES and \
-                    distance(closest_answered[-1], target) < distance(todo[0].id, target):
-                break  # nothing left to ask is closer than what we have
-            batch = todo[:min(MAX_CRAWL_TASKS, MAX_CRAWL_REQUESTS - requests)]
-            requests += len(batch)
-            asked.update(node.id for node in batch)
-            results = await gatherResults([self._find_request(node, target, force_nodes) for node in batch])
-            for node, result in zip(batch, results):
-                if result is None:
-                    continue
-                answered[node.id] = node
-                found_values, found_nodes = result
-                values.extend(found_values)
-                for other in found_nodes:
-                    if len(candidates) < MAX_LOOKUP_CANDIDATES and other.id not in candidates \
-                            and self._acceptable(other):
-                        candidates[other.id] = other
-            if values and not force_nodes:
-                break
-        closest = sorted(answered.values(), key=lambda node: distance(node.id, target))[:TARGET_NODES]
-        return closest, values
+            walk.wake = Deferred()
+            await walk.wake
+        return walk.closest(), walk.values
+
+    def _contact(self, node: Node, via: Node | None, target: bytes, force_nodes: bool) -> Deferred:
+        """Ask ``node`` for ``target``; when another node named it to us, first have that one puncture for us.
+
+        A node that named ``node`` (other than as its very closest, which it punctured for already) is asked
+        for ``node``'s id: answering, it sends ``node`` a puncture-request on our behalf, so that ``node``'s
+        NAT lets our find-request in.
+        """
+        if via is None:
+            return self._find_request(node, target, force_nodes)
+        return self._find_request(via, node.id, True).addCallback(
+            lambda _: self._find_request(node, target, force_nodes))
+
+    def _contacted(self, result: object, walk: _Walk, node: Node) -> None:
+        """One find-request of a walk was answered (a tuple) or went unanswered (None)."""
+        walk.in_flight -= 1
+        if isinstance(result, tuple):
+            found_values, found_nodes = result
+            walk.answered[node.id] = node
+            walk.values.extend(found_values)
+            if walk.trace is not None:
+                walk.trace.update(responses=1, responses_with_nodes=int(bool(found_nodes)),
+                                  responses_with_values=int(bool(found_values)))
+            for index, other in enumerate(found_nodes):
+                if other.id not in walk.candidates and len(walk.candidates) < MAX_LOOKUP_CANDIDATES \
+                        and self._acceptable(other):
+                    walk.offer(other, None if index == 0 else node)
+        wake, walk.wake = walk.wake, None
+        if wake is not None:
+            wake.callback(None)
 
     def _decoded_values(self, values: list[bytes]) -> list[tuple[bytes, bytes | None]]:
         """Check found values: drop (and count) bad ones, keep one per plain content and the newest per signer."""
         plain: dict[bytes, None] = {}
         signed: dict[bytes, tuple[int, bytes]] = {}
-        for value in values:
+        # Several nodes usually return the same value: check each distinct encoding (signature) once.
+        for value in dict.fromkeys(bytes(value) for value in values):
             if len(value) > MAX_ENTRY_SIZE:
                 self.drop_counts["dht-value-oversized"] += 1
                 continue
@@ -442,10 +542,13 @@ class DHTCommunity(Community):
                 signed[decoded.public_key] = (decoded.version, decoded.data)
         return [(data, None) for data in plain] + [(data, key) for key, (_, data) in signed.items()]
 
-    def find_values(self, key: bytes) -> Deferred:
-        """Look up ``key``; fires with a list of ``(data, signer's public key in binary or None)``."""
+    def find_values(self, key: bytes, trace: Counter[str] | None = None) -> Deferred:
+        """Look up ``key``; fires with a list of ``(data, signer's public key in binary or None)``.
+
+        :param trace: a Counter that receives the lookup's figures (see :meth:`_lookup`; the REST API shows them).
+        """
         async def run() -> list[tuple[bytes, bytes | None]]:
-            _, values = await self._lookup(key, force_nodes=False)
+            _, values = await self._lookup(key, force_nodes=False, trace=trace)
             return self._decoded_values(values + self.storage.get(key))
         return ensureDeferred(run())
 
