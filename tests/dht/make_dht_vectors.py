@@ -15,7 +15,9 @@ Sections of the JSON document:
   ``unserialize_value`` makes of them and of damaged copies;
 * ``node_ids``: ``calc_node_id`` for IPv4 and IPv6 addresses, and ``Node(...).id``;
 * ``routing``: nodes offered one by one to a ``RoutingTable`` (bucket size 8), whether each got in, the
-  buckets at the end, and ``closest_nodes`` answers.
+  buckets at the end, and ``closest_nodes`` answers;
+* ``intro_points``: the value data ``DHTCommunityProvider.announce`` stores for introduction points (and the
+  complete DHT value), and what ``DHTCommunityProvider.lookup`` makes of it.
 
 Encodings: bytes are hex strings; an address is ``{"family": "v4" | "v6", "host": ..., "port": ...}``; a
 node is ``{"key": <hex public key>, "address": <address>}``. This script only drives pyipv8; none of its
@@ -247,6 +249,51 @@ def routing_vector() -> dict:
             "queries": queries}
 
 
+INFO_HASH = hashlib.sha1(b"txipv8 dht vectors: info hash").digest()  # noqa: S324
+
+
+class RecordingDHT:
+    """Stands in for the DHT community under pyipv8's provider: keeps what is stored, finds it again."""
+
+    def __init__(self) -> None:
+        self.stored: list[tuple[bytes, bytes]] = []
+
+    async def store_value(self, key: bytes, data: bytes, sign: bool = False) -> list:
+        assert not sign
+        self.stored.append((key, data))
+        return []
+
+    async def find_values(self, key: bytes) -> list:
+        return [(data, None) for stored_key, data in self.stored if stored_key == key]
+
+
+async def intro_point_vectors(community: DHTCommunity) -> list[dict]:
+    from ipv8.dht.provider import DHTCommunityProvider
+    from ipv8.messaging.anonymization.tunnel import IntroductionPoint
+
+    cases = [("v4", "beta", "gamma", V4, 1700000000),
+             ("v6", "gamma", "delta", V6, 4294967295),
+             ("v4/zero-time", "delta", "alpha", UDPv4Address("198.51.100.250", 65535), 0)]
+    records = []
+    for name, intro, seeder, address, last_seen in cases:
+        dht = RecordingDHT()
+        provider = DHTCommunityProvider(dht, 8090)
+        seeder_pk = KEYS[seeder].pub().key_to_bin()
+        await provider.announce(INFO_HASH, IntroductionPoint(Peer(KEYS[intro].pub(), address), seeder_pk,
+                                                             last_seen=last_seen))
+        ((key, data),) = dht.stored
+        assert key == INFO_HASH
+        info_hash, (found,) = await provider.lookup(INFO_HASH)
+        records.append({"name": name, "intro_key": intro, "seeder_key": seeder, "address": address_json(address),
+                        "last_seen": last_seen, "info_hash": hx(info_hash), "data": hx(data),
+                        "value": hx(community.serialize_value(data, sign=False)),
+                        "looked_up": {"address": address_json(found.peer.address),
+                                      "intro_pk": hx(found.peer.public_key.key_to_bin()),
+                                      "seeder_pk": hx(found.seeder_pk), "source": found.source,
+                                      "last_seen": found.last_seen}})
+    return records
+
+
 async def main(target: Path) -> None:
     endpoint = MockEndpoint(UDPv4Address("192.168.1.10", 8090), UDPv4Address("203.0.113.5", 7001))
     community = DHTCommunity(CommunitySettings(my_peer=Peer(KEYS["alpha"]), endpoint=endpoint, network=Network()))
@@ -261,6 +308,7 @@ async def main(target: Path) -> None:
             "values": value_vectors(community),
             "node_ids": node_id_vectors(),
             "routing": routing_vector(),
+            "intro_points": await intro_point_vectors(community),
         }
     finally:
         await community.unload()
