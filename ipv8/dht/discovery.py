@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 #: Seconds between two announcements of ourselves (skipped while enough nodes store us).
 STORE_PEER_INTERVAL = 30
+#: Seconds after start of our first announcement (pyipv8 waits a whole interval; a node that has just
+#: started is then unreachable by mid for half a minute).
+STORE_PEER_FIRST_DELAY = 5
 #: Seconds between two rounds of pinging the nodes that store us, and of forgetting silent stored peers.
 PING_ALL_INTERVAL = 10
 #: A stored peer that has not pinged (or otherwise queried) us for this many seconds is forgotten.
@@ -70,7 +73,7 @@ class DHTDiscoveryCommunity(DHTCommunity):
         self.store_for_me: dict[bytes, list[Node]] = {}
         self._stored_per_ip: Counter[str] = Counter()
 
-        self.register_task("store_peer", self.store_peer, interval=STORE_PEER_INTERVAL)
+        self.register_task("store_peer", self.store_peer, interval=STORE_PEER_INTERVAL, delay=STORE_PEER_FIRST_DELAY)
         self.register_task("ping_all", self.ping_all, interval=PING_ALL_INTERVAL)
 
     def get_available_strategies(self) -> dict[str, type]:
