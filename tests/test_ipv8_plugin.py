@@ -236,6 +236,27 @@ def test_standard_logging_is_forwarded_to_twisted_logger() -> None:
 
 # -- the service tree -------------------------------------------------------------------------------------
 
+@pytest.fixture(autouse=True)
+def _forget_overlay_tasks(monkeypatch: Any) -> Any:  # noqa: ANN401
+    """Cancel the periodic tasks of the overlays the test's IPv8 instances made (most never start).
+
+    Overlays register their looping tasks when they are made; left behind, they would fire inside whichever
+    trial test runs next and fail it for a dirty reactor.
+    """
+    from ipv8.service import IPv8
+    made: list[IPv8] = []
+    original_init = IPv8.__init__
+
+    def recording_init(self: IPv8, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        made.append(self)
+        original_init(self, *args, **kwargs)
+    monkeypatch.setattr(IPv8, "__init__", recording_init)
+    yield
+    for ipv8 in made:
+        for overlay in getattr(ipv8, "overlays", []):
+            overlay.cancel_all_pending_tasks()
+
+
 def local_options(tmp_path: Path, *extra: str) -> IPv8Options:
     return parse("--ip", "127.0.0.1", "--port", "0", "--working-dir", str(tmp_path / "node"),
                  "--bootstrap", "127.0.0.1:1", *extra)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .asyncio_endpoint import AsyncioEndpoint
 from .base_endpoint import BaseEndpoint
+from .dht_endpoint import DHTEndpoint, DHTOperations, NoBlockDHTEndpoint
 from .docs_endpoint import DocsEndpoint
 from .isolation_endpoint import IsolationEndpoint
 from .network_endpoint import NetworkEndpoint
@@ -13,7 +14,8 @@ from .reactor_endpoint import ReactorEndpoint, ReactorLagProbe
 
 class RootEndpoint(BaseEndpoint):
     """
-    ``/``: holds ``/network``, ``/overlays``, ``/isolation``, ``/asyncio``, ``/debug/reactor`` and ``/docs``.
+    ``/``: holds ``/network``, ``/overlays``, ``/isolation``, ``/dht``, ``/noblockdht``, ``/asyncio``,
+    ``/debug/reactor`` and ``/docs``.
 
     Subsystems add their own resources with :meth:`register_endpoint`.
 
@@ -26,6 +28,9 @@ class RootEndpoint(BaseEndpoint):
         self.add_endpoint("network", NetworkEndpoint())
         self.add_endpoint("overlays", OverlaysEndpoint())
         self.add_endpoint("isolation", IsolationEndpoint())
+        dht_operations = DHTOperations()  # one cap on DHT work for both resources
+        self.add_endpoint("dht", DHTEndpoint(dht_operations))
+        self.add_endpoint("noblockdht", NoBlockDHTEndpoint(dht_operations))
         reactor_endpoint = ReactorEndpoint(lag_probe)
         self.register_endpoint("debug/reactor", reactor_endpoint)
         self.add_endpoint("asyncio", AsyncioEndpoint(reactor_endpoint.reactor))

@@ -44,7 +44,8 @@ from .payload import (MAX_ENTRY_SIZE, ConnectPeerRequestPayload, ConnectPeerResp
                       FindResponsePayload, InvalidValueError, PingRequestPayload, PingResponsePayload,
                       StorePeerRequestPayload, StorePeerResponsePayload, StoreRequestPayload, StoreResponsePayload,
                       add_dht_formats, decode_value, encode_signed_value, encode_value)
-from .routing import NODE_ID_SIZE, NODE_STATUS_BAD, NODE_STATUS_GOOD, Node, RoutingTable, calc_node_id, distance
+from .routing import (MAX_BUCKET_SIZE, NODE_ID_SIZE, NODE_STATUS_BAD, NODE_STATUS_GOOD, Node, RoutingTable,
+                      calc_node_id, distance)
 from .storage import MAX_ENTRY_AGE, Storage
 
 if TYPE_CHECKING:
@@ -140,7 +141,10 @@ class _Walk:
 
 
 class DHTSettings(CommunitySettings):
-    """Settings of :class:`DHTCommunity` (none beyond the community's own yet)."""
+    """Settings of :class:`DHTCommunity`."""
+
+    #: K, the nodes per bucket of the routing tables (local policy: pyipv8 3.2.1 keeps 8).
+    bucket_size: int = MAX_BUCKET_SIZE
 
 
 class DHTCommunity(Community):
@@ -164,13 +168,17 @@ class DHTCommunity(Community):
         """Create the tables, the store, the token secrets and the maintenance tasks."""
         super().__init__(settings)
         self.request_cache = RequestCache(self._reactor)
-        wan = typed_address(self.my_estimated_wan) if self.my_estimated_wan else UDPv4Address("0.0.0.0", 0)
-        v4 = wan if isinstance(wan, UDPv4Address) else UDPv4Address("0.0.0.0", 0)
+        self._bucket_size = getattr(settings, "bucket_size", MAX_BUCKET_SIZE)
+        # family -> the address our node id in that family's table was computed from.
+        self._id_addresses: dict[type, tuple] = {}
         #: One routing table per address family, keyed by address class.
-        self.routing_tables: dict[type, RoutingTable] = {
-            family: RoutingTable(calc_node_id(address, self.my_peer.mid), family,
-                                 own_addresses=self._own_addresses, clock=self.clock)
-            for family, address in ((UDPv4Address, v4), (UDPv6Address, UDPv6Address("::", 0)))}
+        self.routing_tables: dict[type, RoutingTable] = {}
+        for family in (UDPv4Address, UDPv6Address):
+            address = self._my_address(family)
+            self._id_addresses[family] = address
+            self.routing_tables[family] = RoutingTable(calc_node_id(address, self.my_peer.mid), family,
+                                                       own_addresses=self._own_addresses, clock=self.clock,
+                                                       bucket_size=self._bucket_size)
         #: The values we keep for others (and our own), bounded and expiring.
         self.storage = Storage(self.clock)
         # Our current and previous token secrets.
@@ -218,16 +226,62 @@ class DHTCommunity(Community):
 
     # -- nodes ---------------------------------------------------------------------------------------------
     def get_routing_table(self, node: Peer) -> RoutingTable:
-        """The table of ``node``'s address family."""
-        return self.routing_tables[UDPv6Address if isinstance(node.address, UDPv6Address) else UDPv4Address]
+        """The table of ``node``'s address family (with our node id for our current address in it)."""
+        family = UDPv6Address if isinstance(node.address, UDPv6Address) else UDPv4Address
+        if self._my_address(family) != self._id_addresses[family]:
+            self._renumber(family)
+        return self.routing_tables[family]
 
-    def _node_for(self, peer: Peer) -> Node | None:
-        """The table's node for a verified sender, added (or refreshed) now; None if its address is unusable."""
+    def sync_node_ids(self) -> None:
+        """Renumber any table whose node id is not the one for our current address (see :meth:`_renumber`)."""
+        for family in self.routing_tables:
+            if self._my_address(family) != self._id_addresses[family]:
+                self._renumber(family)
+
+    def _my_address(self, family: type) -> tuple:
+        """Our address in ``family`` as others see it (the vote of the peers we walked to), if known yet."""
+        address = self.my_peer.addresses.get(family)
+        if address is None and family is UDPv4Address and isinstance(self.my_estimated_wan, UDPv4Address):
+            address = self.my_estimated_wan
+        if address is None:
+            address = UDPv4Address("0.0.0.0", 0) if family is UDPv4Address else UDPv6Address("::", 0)
+        return address
+
+    def get_my_node_id(self, node: Peer) -> bytes:
+        """Our node id in the table of ``node``'s address family (as pyipv8's method of that name)."""
+        return self.get_routing_table(node).my_node_id
+
+    def _renumber(self, family: type) -> None:
+        """Our address changed (a service learns it only once peers answer): rebuild the table around our new id.
+
+        The node id is made from the address others see us at; a table built around an id computed from an
+        address nobody sees (0.0.0.0 before the first answers) would split its buckets around the wrong id
+        and misjudge which keys we are close to. The known nodes move into the new table (those the new
+        bucket shape has no room for are dropped; refresh and the walker find more).
+        """
+        address = self._my_address(family)
+        self._id_addresses[family] = address
+        old = self.routing_tables[family]
+        table = RoutingTable(calc_node_id(address, self.my_peer.mid), family, own_addresses=self._own_addresses,
+                             clock=self.clock, bucket_size=self._bucket_size)
+        for node in old.nodes():
+            node.bucket = None
+            table.try_add(node)
+        self.routing_tables[family] = table
+
+    def _node_for(self, peer: Peer, rtt: float | None = None) -> Node | None:
+        """The table's node for a verified sender, added (or refreshed) now; None if its address is unusable.
+
+        ``rtt`` is given when the sender just answered a request of ours: a node that answers may take the
+        place of one that never did (see :class:`~ipv8.dht.routing.Bucket`).
+        """
         try:
             address = typed_address(peer.address)
         except (TypeError, ValueError):
             return None
         node = Node(peer.public_key, address, clock=self.clock)
+        if rtt is not None:
+            node.record_response(rtt)
         table = self.get_routing_table(node)
         known = table.get(node.id)
         if known is not None and known.status != NODE_STATUS_BAD \
@@ -313,11 +367,12 @@ class DHTCommunity(Community):
             self.drop_counts[DROP_DHT_WRONG_RESPONDER] += 1
             return None
         self.request_cache.pop(prefix, identifier)
-        known = self._node_for(peer)
+        rtt = self.clock.seconds() - cache.sent_at
+        known = self._node_for(peer, rtt)
         if known is not None and known is not cache.node:
             # We asked a node object from an answer or an introduction; the table keeps its own object for
             # that key, and that is the one whose answers decide whether it is good.
-            known.record_response(self.clock.seconds() - cache.sent_at)
+            known.record_response(rtt)
         return cache
 
     def ping(self, node: Node) -> Deferred:
@@ -385,11 +440,15 @@ class DHTCommunity(Community):
         values = [] if payload.force_nodes else self.storage.get(payload.target, payload.offset, MAX_VALUES_IN_FIND)
         nodes: list[Node] = []
         if not values:
-            # Only nodes the requester can make sense of: not a loopback or private address of ours to a
-            # peer out on the internet (see ipv8.messaging.address_hygiene).
-            nodes = [other for other in self.get_routing_table(node).closest_nodes(
-                payload.target, 2 * MAX_NODES_IN_FIND, exclude_node=node)
-                if self.address_hygiene.may_introduce(other.address, node.address)][:MAX_NODES_IN_FIND]
+            from ..messaging.address_hygiene import fits_scope  # noqa: PLC0415 - kept inside this method
+            # Only nodes the requester can make sense of: not a loopback or private address to a peer out on
+            # the internet (see ipv8.messaging.address_hygiene). Table nodes are usable and not us already.
+            for other in self.get_routing_table(node).closest_nodes(payload.target, 2 * MAX_NODES_IN_FIND,
+                                                                    exclude_node=node):
+                if fits_scope(other.address, node.address):
+                    nodes.append(other)
+                    if len(nodes) == MAX_NODES_IN_FIND:
+                        break
             if nodes:
                 self._puncture_for(node, payload.lan_address, nodes[0], payload.identifier)
         self.ez_send(node, FindResponsePayload(payload.identifier, self.generate_token(node), values, nodes))
@@ -468,6 +527,7 @@ class DHTCommunity(Community):
         """
         if not isinstance(target, bytes) or len(target) != NODE_ID_SIZE:
             raise DHTError(f"a DHT key has {NODE_ID_SIZE} bytes")
+        self.sync_node_ids()
         walk = _Walk(target, trace)
         for table in self.routing_tables.values():
             for node in table.closest_nodes(target, MAX_CRAWL_NODES):
@@ -584,6 +644,11 @@ class DHTCommunity(Community):
 
     async def _store(self, key: bytes, values: list[bytes]) -> list[Node]:
         nodes, _ = await self._lookup(key, force_nodes=True)
+        if nodes and (len(nodes) < TARGET_NODES or
+                      distance(self.get_my_node_id(nodes[0]), key) < distance(nodes[-1].id, key)):
+            # We are among the closest nodes to the key ourselves: keep a copy too (as pyipv8 does).
+            for value in values:
+                self.storage.put(key, value, MAX_ENTRY_AGE)
         results = await gatherResults([ensureDeferred(self._store_on(node, key, values))
                                        for node in nodes[:TARGET_NODES]])
         stored = [node for node, ok in zip(nodes, results) if ok]
@@ -695,13 +760,21 @@ class DHTCommunity(Community):
                 pass
 
     def statistics(self) -> dict[str, Any]:
-        """Counters for monitoring: table sizes, stored values, pending requests and DHT drops."""
+        """Counters for monitoring: table sizes, stored values, pending requests, remembered tokens and DHT drops.
+
+        ``replacement_nodes`` (nodes waiting for a place in a full bucket) and ``evictions`` (values the store's
+        caps pushed out, per cap) are what a flood of fresh keys or values shows up in first.
+        """
+        self.sync_node_ids()
         return {"routing_tables": {family.__name__: len(table) for family, table in self.routing_tables.items()},
+                "replacement_nodes": sum(len(bucket.replacements) for table in self.routing_tables.values()
+                                         for bucket in table.buckets()),
                 "good_nodes": sum(1 for table in self.routing_tables.values() for node in table.nodes()
                                   if node.status == NODE_STATUS_GOOD),
                 "bad_nodes": sum(1 for table in self.routing_tables.values() for node in table.nodes()
                                  if node.status == NODE_STATUS_BAD),
-                "values": len(self.storage), "pending_requests": len(self._pending),
+                "values": len(self.storage), "evictions": dict(self.storage.evictions),
+                "pending_requests": len(self._pending), "tokens": len(self.tokens),
                 "drops": {reason: count for reason, count in self.drop_counts.items() if reason.startswith("dht-")}}
 
 

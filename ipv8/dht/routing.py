@@ -206,8 +206,9 @@ class Bucket:
     :param max_size: K, the number of nodes the bucket holds.
     :param clock: where :attr:`last_changed` is read from.
 
-    When the bucket is full, a new node still gets in if it can take the place of a bad node, or of a node
-    whose round-trip time is at least twice its own (pyipv8's policy). Otherwise it waits in the
+    When the bucket is full, a new node still gets in if it can take the place of a bad node, of a node that
+    never answered us when the newcomer did (the least recently heard of those), or of a node whose round-trip
+    time is at least twice its own (pyipv8's policy). Otherwise it waits in the
     replacement cache (the ``max_size`` most recently offered nodes), from which :meth:`remove` refills.
     """
 
@@ -256,6 +257,13 @@ class Bucket:
         for node_id, node in self.nodes.items():
             if node.status == NODE_STATUS_BAD:
                 self._evict(node_id)
+                return True
+        if newcomer.last_response:
+            # A node that answered us beats one that never did: anyone can fill a bucket with requests from
+            # fresh keys, but those keys never answered a request of ours. Nodes that did answer stay.
+            silent = [node for node in self.nodes.values() if not node.last_response]
+            if silent:
+                self._evict(min(silent, key=lambda node: node.last_contact).id)
                 return True
         if newcomer.rtt:
             slow = [node for node in self.nodes.values() if node.rtt / newcomer.rtt >= 2.0]

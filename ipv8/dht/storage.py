@@ -117,6 +117,9 @@ class Storage:
     TOMBSTONE_TIME = MAX_ENTRY_AGE
     #: At most this many remembered versions of values that left the store.
     MAX_TOMBSTONES = 8192
+    #: A full store looks for expired values to drop at most this often (seconds); in between, the value
+    #: stored longest ago makes room. Looking costs a pass over every value, too much for every store-request.
+    FULL_CLEAN_INTERVAL = 60.0
 
     def __init__(self, clock: IReactorTime | None = None) -> None:
         """Create an empty store; see the class documentation."""
@@ -131,6 +134,8 @@ class Storage:
         self.refusals: Counter[str] = Counter()
         #: Values pushed out by the caps (not expiry), per cap: ``"per-key"``, ``"total"``.
         self.evictions: Counter[str] = Counter()
+        # When a full store may next look for expired values (see FULL_CLEAN_INTERVAL).
+        self._next_full_clean: float = float("-inf")
 
     # -- reading ---------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -231,7 +236,10 @@ class Storage:
                 self._drop(key, next(iter(values)))
                 self.evictions["per-key"] += 1
         if len(self._order) >= self.MAX_VALUES:
-            self.clean()
+            now = self.clock.seconds()
+            if now >= self._next_full_clean:
+                self._next_full_clean = now + self.FULL_CLEAN_INTERVAL
+                self.clean()
             while len(self._order) >= self.MAX_VALUES:
                 old_key, old_id = next(iter(self._order))
                 self._drop(old_key, old_id)

@@ -1,11 +1,14 @@
-"""DHTCommunity on the in-memory internet: store, find, ping, tokens, timeouts and hostile requests."""
+"""DHTCommunity on the in-memory internet: store, find, ping, tokens, timeouts and hostile requests.
+
+The overlays run on a :class:`~twisted.internet.task.Clock` (packets still travel on the reactor): request
+timeouts fire only when a test moves that clock, so no test depends on how fast the machine is.
+"""
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet import reactor
-from twisted.internet.defer import ensureDeferred
-from twisted.internet.task import deferLater
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.task import Clock
 
 from ipv8.dht import DHTError
 from ipv8.dht.community import DHTCommunity
@@ -16,6 +19,7 @@ from ipv8.dht.routing import Node
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.messaging.addresses import UDPv4Address
 from ipv8.test.base import TestBase
+from ipv8.test.mocking.ipv8 import MockIPv8
 
 KEY = b"\x42" * 20
 
@@ -27,8 +31,26 @@ class TestDHTCommunity(TestBase[DHTCommunity]):
 
     def setUp(self) -> Any:
         result = super().setUp()
+        #: The clock of every overlay; it starts well past 0, which a node reads as "never".
+        self.clock = Clock()
+        self.clock.advance(10_000)
         self.initialize(DHTCommunity, self.NODES)
         return result
+
+    def create_node(self, settings: Any = None, create_dht: bool = False,  # noqa: ANN401
+                    enable_statistics: bool = False) -> MockIPv8:
+        return MockIPv8(self.DEFAULT_KEY_LEVEL, DHTCommunity, internet=self.internet, clock=self.clock)
+
+    async def settle(self, deferred: Deferred) -> Any:  # noqa: ANN401
+        """Deliver messages, moving the clock one request timeout at a time until ``deferred`` fired; its result."""
+        await self.deliver_messages()
+        for _ in range(20):
+            if deferred.called:
+                break
+            self.clock.advance(DHTCommunity.request_timeout)
+            await self.deliver_messages()
+        self.assertTrue(deferred.called, "still waiting after 20 request timeouts")
+        return await deferred
 
     async def fill_tables(self) -> None:
         """Let the nodes meet (introductions), so that their pings put everyone in every routing table."""
@@ -113,11 +135,17 @@ class TestDHTCommunity(TestBase[DHTCommunity]):
 
     async def test_ping_timeout_fails_with_dht_error(self) -> None:
         await self.fill_tables()
-        self.overlay(0).request_timeout = 0.05
+        timeout = self.overlay(0).request_timeout
         node = self.overlay(0).routing_tables[UDPv4Address].nodes()[0]
         self.internet.set_link(self.endpoint(0).wan_address, node.address, loss=1.0)
+        pinged = self.overlay(0).ping(node)
+        await self.deliver_messages()
+        self.clock.advance(timeout - 0.001)
+        self.assertFalse(pinged.called)  # not a moment before the timeout
+        self.assertEqual(node.failed, 0)
+        self.clock.advance(0.002)
         with self.assertRaises(DHTError):
-            await self.overlay(0).ping(node)
+            await pinged
         self.assertEqual(node.failed, 1)
         self.assertEqual(len(self.overlay(0)._pending), 0)
 
@@ -211,25 +239,35 @@ class TestDHTCommunity(TestBase[DHTCommunity]):
 
     async def test_silent_node_does_not_break_lookup(self) -> None:
         await self.fill_tables()
-        self.overlay(0).request_timeout = 0.05
         stored = self.overlay(1).store_value(KEY, b"still here")
         await self.deliver_messages()
         await stored
         self.internet.set_link(self.endpoint(0).wan_address, self.endpoint(3).wan_address, loss=1.0)
-        found = await self.overlay(0).find_values(KEY)
+        found = await self.settle(self.overlay(0).find_values(KEY))
         self.assertEqual(found, [(b"still here", None)])
+        # A lookup for nodes has to wait for the silent one: it ends at the timeout, without it.
+        silent = self.overlay(0).routing_tables[UDPv4Address].get(Node(self.public_key(3), self.address(3)).id)
+        self.clock.advance(DHTCommunity.request_timeout)  # the first lookup's request to it times out too
+        self.assertEqual(len(self.overlay(0)._pending), 0)
+        failures = silent.failed
+        lookup = self.overlay(0).find_nodes(KEY)
+        await self.deliver_messages()
+        self.assertFalse(lookup.called)
+        nodes = await self.settle(lookup)
+        self.assertEqual({node.mid for node in nodes}, {self.mid(1), self.mid(2)})
+        self.assertEqual(silent.failed, failures + 1)
 
     async def test_stale_nodes_are_pinged_and_bad_ones_removed(self) -> None:
         await self.fill_tables()
         community = self.overlay(0)
-        community.request_timeout = 0.05
         node = community.routing_tables[UDPv4Address].nodes()[0]
         self.internet.set_link(self.endpoint(0).wan_address, node.address, loss=1.0)
         for _ in range(2):
             node.last_response, node.last_ping_sent = 1.0, 0.0
             node.last_queries.clear()
             community.ping_maintenance()
-            await deferLater(reactor, 0.1, lambda: None)  # past the request timeout
+            await self.deliver_messages()
+            self.clock.advance(community.request_timeout)  # past the request timeout
         self.assertEqual(node.failed, 2)
         await community.node_maintenance()
         self.assertFalse(community.routing_tables[UDPv4Address].has(node.id))

@@ -72,3 +72,35 @@ class TestLookup(TestBase[DHTCommunity]):
         await self.deliver_messages(timeout=3)
         self.assertTrue(found.called)
         self.assertEqual(await found, [(b"here", None)])
+
+
+class TestOwnNodeId(TestBase[DHTCommunity]):
+    """Our node id follows the address others see us at, even when that is learnt after start."""
+
+    def setUp(self) -> Any:
+        result = super().setUp()
+        self.initialize(DHTCommunity, 3)
+        return result
+
+    def test_tables_are_renumbered_when_our_address_becomes_known(self) -> None:
+        from ipv8.dht.routing import calc_node_id
+        overlay = self.overlay(0)
+        # As in a service before any peer answered: nobody has told us our address yet.
+        overlay.my_peer.addresses.clear()
+        overlay.my_estimated_wan = UDPv4Address("0.0.0.0", 0)
+        overlay.sync_node_ids()
+        unknown = calc_node_id(UDPv4Address("0.0.0.0", 0), self.mid(0))
+        self.assertEqual(overlay.routing_tables[UDPv4Address].my_node_id, unknown)
+        self.know(0, 1, 2)
+        # The WAN vote settles on our real address: the id changes and the known nodes stay.
+        overlay.my_peer.address = self.address(0)
+        table = overlay.get_routing_table(self.peer(1))
+        self.assertEqual(table.my_node_id, calc_node_id(self.address(0), self.mid(0)))
+        self.assertIs(table, overlay.routing_tables[UDPv4Address])
+        self.assertEqual({node.mid for node in table.nodes()}, {self.mid(1), self.mid(2)})
+        self.assertEqual(overlay.get_my_node_id(self.peer(2)), table.my_node_id)
+
+    def know(self, i: int, *others: int) -> None:
+        table = self.overlay(i).routing_tables[UDPv4Address]
+        for other in others:
+            table.add(Node(self.public_key(other), self.address(other), clock=self.overlay(i).clock))

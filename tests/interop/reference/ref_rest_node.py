@@ -7,15 +7,17 @@ Usage: ``python ref_rest_node.py '<JSON configuration>'`` with the keys
 ``deadline``           seconds after which the node stops by itself (default 30)
 ``api_key``            the REST API key (default none)
 ``statistics``         wrap the endpoint in a StatisticsEndpoint (default true)
-``community_id``       hex id of the second overlay, ``RESTCompatCommunity`` (the first is DiscoveryCommunity)
+``community_id``       hex id of the third overlay, ``RESTCompatCommunity``
 ``extra_path``         a directory put in front of ``sys.path`` (pyipv8 3.2.1's REST layer needs marshmallow<4,
                        which the test installs there; see test_rest_compat.py)
 
-The node binds its UDP endpoint and its REST API to 127.0.0.1 only (port 0: the system picks), loads the
-two overlays with a RandomWalk each and no bootstrap servers. It speaks the line protocol of
+The node binds its UDP endpoint and its REST API to 127.0.0.1 only (port 0: the system picks), loads
+three overlays (DiscoveryCommunity, DHTDiscoveryCommunity, RESTCompatCommunity) with a RandomWalk each and no
+bootstrap servers. It speaks the line protocol of
 ``ref_peer.py``: JSON events on stdout (``ready`` with ``rest_port``, ``reply``, ``exit`` with the loopback
 guard's refusal counters) and JSON commands on stdin: ``walk_to`` (``address``: ``[ip, port]``, every overlay),
-``peers`` (the number of verified peers per overlay) and ``stop``. It exits when stdin closes.
+``peers`` (the number of verified peers per overlay), ``dht_store_peer`` (announce ourselves in the DHT; the
+number of nodes that confirmed) and ``stop``. It exits when stdin closes.
 """
 from __future__ import annotations
 
@@ -42,13 +44,12 @@ import pyipv8_sandbox  # noqa: E402
 pyipv8_sandbox.confine("ref_rest_node.py")
 
 import ipv8.configuration as pyipv8_configuration  # noqa: E402
-
 from ipv8.community import Community  # noqa: E402
+from ipv8.dht.discovery import DHTDiscoveryCommunity  # noqa: E402
 from ipv8.messaging.interfaces.statistics_endpoint import StatisticsEndpoint  # noqa: E402
 from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint  # noqa: E402
 from ipv8.REST.rest_manager import RESTManager  # noqa: E402
 from ipv8_service import IPv8  # noqa: E402
-
 
 
 class RESTCompatCommunity(Community):
@@ -80,7 +81,7 @@ def build_configuration() -> dict[str, Any]:
     configuration["overlays"] = [
         {"class": name, "key": "rest node", "walkers": walkers, "bootstrappers": [], "initialize": {},
          "on_start": []}
-        for name in ("DiscoveryCommunity", "RESTCompatCommunity")]
+        for name in ("DiscoveryCommunity", "DHTDiscoveryCommunity", "RESTCompatCommunity")]
     return configuration
 
 
@@ -96,6 +97,15 @@ class Node:
             else None
         self.ipv8 = IPv8(build_configuration(), endpoint_override=override,
                          extra_communities={"RESTCompatCommunity": RESTCompatCommunity})
+        if override is not None:
+            # Even then, the overlays register their prefixes on the wrapper, which no packet reaches: only
+            # DiscoveryCommunity (a plain listener of the UDP endpoint) receives anything. The others looked
+            # fine only because they share its Network; the DHT keeps its own and stayed empty. So every
+            # overlay that is not a listener of the UDP endpoint is registered there for its prefix.
+            udp = override.endpoint
+            for overlay in self.ipv8.overlays:
+                if overlay not in udp._listeners:  # noqa: SLF001 - pyipv8 keeps its listeners there
+                    udp.add_prefix_listener(overlay, overlay.get_prefix())
         self.rest = RESTManager(self.ipv8)
         self.stop_requested: asyncio.Future = asyncio.get_running_loop().create_future()
 
@@ -123,6 +133,9 @@ class Node:
             return None
         if kind == "peers":
             return {type(overlay).__name__: len(overlay.get_peers()) for overlay in self.ipv8.overlays}
+        if kind == "dht_store_peer":
+            dht = self.ipv8.get_overlay(DHTDiscoveryCommunity)
+            return len(await dht.store_peer())
         if kind == "stop":
             if not self.stop_requested.done():
                 self.stop_requested.set_result("stop command")
