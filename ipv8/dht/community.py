@@ -98,6 +98,10 @@ DROP_DHT_WRONG_RESPONDER = "dht-wrong-responder"
 DROP_DHT_GARBAGE_NODE = "dht-garbage-node"
 DROP_DHT_UNKNOWN_NODE = "dht-unusable-sender"
 DROP_DHT_UNSUPPORTED = "dht-unsupported-request"
+#: Not a drop: a request signed by a known node arrived from another address; answered, the entry stays put.
+DROP_DHT_MOVED_NODE = "dht-moved-node"
+DROP_DHT_TOO_MANY_NODES = "dht-too-many-nodes"
+DROP_DHT_VALUE_OVERSIZED = "dht-value-oversized"
 
 
 class _Walk:
@@ -289,7 +293,7 @@ class DHTCommunity(Community):
             # DHT messages carry no time, so anyone who saw a node's signed request can send it again from
             # another port (or from an address that masks to the same id): that must not move the node's
             # entry. We answer at the sender's address; the entry moves only once the old address went bad.
-            self.drop_counts["dht-moved-node"] += 1
+            self.drop_counts[DROP_DHT_MOVED_NODE] += 1
             return node
         result = table.try_add(node)
         if result.node is not None:
@@ -484,7 +488,7 @@ class DHTCommunity(Community):
             self.drop_counts[DROP_DHT_TOO_MANY_VALUES] += 1
             values = values[:MAX_VALUES_IN_FIND]
         if len(nodes) > MAX_NODES_IN_FIND:
-            self.drop_counts["dht-too-many-nodes"] += 1
+            self.drop_counts[DROP_DHT_TOO_MANY_NODES] += 1
             nodes = nodes[:MAX_NODES_IN_FIND]
         usable = []
         for other in nodes:
@@ -589,7 +593,7 @@ class DHTCommunity(Community):
         # Several nodes usually return the same value: check each distinct encoding (signature) once.
         for value in dict.fromkeys(bytes(value) for value in values):
             if len(value) > MAX_ENTRY_SIZE:
-                self.drop_counts["dht-value-oversized"] += 1
+                self.drop_counts[DROP_DHT_VALUE_OVERSIZED] += 1
                 continue
             try:
                 decoded = decode_value(value)

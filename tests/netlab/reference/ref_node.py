@@ -39,7 +39,6 @@ from ipv8.community import Community, CommunitySettings  # noqa: E402
 from ipv8.configuration import Bootstrapper, BootstrapperDefinition, ConfigBuilder, Strategy, WalkerDefinition  # noqa: E402
 from ipv8.lazy_community import lazy_wrapper  # noqa: E402
 from ipv8.messaging.payload_dataclass import DataClassPayload  # noqa: E402
-from ipv8.peerdiscovery.discovery import RandomWalk  # noqa: E402
 from ipv8_service import IPv8  # noqa: E402
 
 LAB_COMMUNITY_ID = hashlib.sha1(b"txipv8 NAT lab").digest()
