@@ -80,12 +80,14 @@ bench: $(STAMP) $(if $(findstring --reference,$(BENCH_ARGS)),$(REF_STAMP))
 	$(VENV_PY) bench/messaging.py $(BENCH_ARGS)
 	$(VENV_PY) bench/discovery.py $(BENCH_ARGS)
 	$(VENV_PY) bench/keys.py $(BENCH_ARGS)
+	$(VENV_PY) bench/dht.py $(BENCH_ARGS)
 
 bench-reference: $(STAMP) $(REF_STAMP)
 	$(VENV_PY) bench/serialization.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/messaging.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/discovery.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/keys.py --reference $(BENCH_ARGS)
+	$(VENV_PY) bench/dht.py --reference $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LEGACY_VENV) build dist *.egg-info .hypothesis doc/api

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred, FirstError, gatherResults
 
 from ..requestcache import RandomNumberCache
 from . import DHTError
@@ -69,4 +69,18 @@ class DHTRequestCache(RandomNumberCache):
         self.fail(f"{self.prefix} request to {self.node} timed out after {self.timeout:g} s")
 
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT", "DHTRequestCache"]
+def gather(deferreds: list[Deferred]) -> Deferred:
+    """``gatherResults`` for requests: fires with all results, or fails with the first failure itself.
+
+    When the caller is cancelled (an overlay unloading stops its running tasks) the cancellation reaches
+    every request, and it is reported as the plain :class:`~twisted.internet.defer.CancelledError` that
+    task code expects rather than wrapped in a :class:`~twisted.internet.defer.FirstError`.
+    """
+    def unwrap(failure: Any) -> Any:  # noqa: ANN401 - a Failure
+        if failure.check(FirstError) and failure.value.subFailure.check(CancelledError):
+            return failure.value.subFailure
+        return failure
+    return gatherResults(deferreds, consumeErrors=True).addErrback(unwrap)
+
+
+__all__ = ["DEFAULT_REQUEST_TIMEOUT", "DHTRequestCache", "gather"]

@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 #: Pings one step sends at most (see the module documentation for why there is a cap).
 MAX_PINGS_PER_STEP = 8
+#: Node ids of peers PingChurn remembers at most (more are recomputed; the cache is then started anew).
+MAX_REMEMBERED_IDS = 4096
 
 
 class PingChurn(DiscoveryStrategy["DHTCommunity"]):
@@ -69,6 +71,8 @@ class PingChurn(DiscoveryStrategy["DHTCommunity"]):
         super().__init__(overlay, clock=clock)
         self.ping_interval = ping_interval
         self.max_pings_per_step = max_pings_per_step
+        # (mid, address) -> node id, for the peers step 2 checks every tick (cleared when it grows too big).
+        self._node_ids: dict[tuple[bytes, tuple], bytes] = {}
 
     def take_step(self) -> None:
         """Do the four steps of the module documentation once."""
@@ -100,8 +104,14 @@ class PingChurn(DiscoveryStrategy["DHTCommunity"]):
             try:
                 address = typed_address(peer.address)
                 table = self.overlay.get_routing_table(peer)
-                # The id alone answers "already there?" without building a Node (a key load) per peer and tick.
-                if table.has(calc_node_id(address, peer.mid)):
+                # The id alone answers "already there?" without building a Node (a key load) per peer and
+                # tick; ids are remembered, since every peer is checked twice a second.
+                node_id = self._node_ids.get((peer.mid, address))
+                if node_id is None:
+                    if len(self._node_ids) >= MAX_REMEMBERED_IDS:
+                        self._node_ids.clear()
+                    node_id = self._node_ids[(peer.mid, address)] = calc_node_id(address, peer.mid)
+                if table.has(node_id):
                     continue
             except (OSError, TypeError, ValueError):
                 # Not an IP address at all: the table could never use it.
@@ -133,10 +143,12 @@ class PingChurn(DiscoveryStrategy["DHTCommunity"]):
         if self.max_pings_per_step <= 0:
             return []
         deadline = self.now() - self.ping_interval
+        # A node that answered us lately (any request, not only a ping) is known to be alive: no ping yet.
         due = (node for table in self.overlay.routing_tables.values() for node in table.nodes()
-               if node.last_ping_sent <= deadline)
+               if max(node.last_ping_sent, node.last_response) <= deadline)
         # Longest-waiting first: with more due nodes than the cap, none is passed over tick after tick.
-        return heapq.nsmallest(self.max_pings_per_step, due, key=lambda node: node.last_ping_sent)
+        return heapq.nsmallest(self.max_pings_per_step, due,
+                               key=lambda node: max(node.last_ping_sent, node.last_response))
 
     def ping_due_nodes(self) -> list[Node]:
         """Step 4: ping the :meth:`due_nodes`; return them. A silent node counts a failure (not an error here)."""

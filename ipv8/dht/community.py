@@ -39,7 +39,7 @@ from ..messaging.rate_limit import PerSourceRateLimiter
 from ..peer import typed_address
 from ..requestcache import RequestCache
 from . import DHTError
-from .cache import DEFAULT_REQUEST_TIMEOUT, DHTRequestCache
+from .cache import DEFAULT_REQUEST_TIMEOUT, DHTRequestCache, gather
 from .payload import (MAX_ENTRY_SIZE, ConnectPeerRequestPayload, ConnectPeerResponsePayload, FindRequestPayload,
                       FindResponsePayload, InvalidValueError, PingRequestPayload, PingResponsePayload,
                       StorePeerRequestPayload, StorePeerResponsePayload, StoreRequestPayload, StoreResponsePayload,
@@ -192,6 +192,8 @@ class DHTCommunity(Community):
         # Our own values (key -> encoded values), stored again before they expire elsewhere.
         self._my_values: OrderedDict[bytes, OrderedDict[bytes, None]] = OrderedDict()
         self._pending: set[DHTRequestCache] = set()
+        # Ids of newly discovered nodes whose first ping is on its way (bounded by max_pending_requests).
+        self._discovery_pings: set[bytes] = set()
         self._store_limiter = PerSourceRateLimiter(self.store_rate_limit, 2 * self.store_rate_limit,
                                                    50 * self.store_rate_limit, 100 * self.store_rate_limit)
         self._find_limiter = PerSourceRateLimiter(self.find_rate_limit, 2 * self.find_rate_limit,
@@ -336,8 +338,15 @@ class DHTCommunity(Community):
         """Ping a peer we do not route through yet; its answer adds it (failures are ignored)."""
         node = Node(peer.public_key, typed_address(peer.address), clock=self.clock)
         table = self.get_routing_table(node)
-        if table.check(node) is None and not table.has(node.id):
-            self._request("ping", node, lambda cache: PingRequestPayload(cache.number), consume_errors=True)
+        # An introduction request and its response each report the same peer: one ping is enough.
+        if table.check(node) is None and not table.has(node.id) and node.id not in self._discovery_pings:
+            self._discovery_pings.add(node.id)
+            self._request("ping", node, lambda cache: PingRequestPayload(cache.number),
+                          consume_errors=True).addBoth(self._discovery_ping_done, node.id)
+
+    def _discovery_ping_done(self, result: object, node_id: bytes) -> object:
+        self._discovery_pings.discard(node_id)
+        return result
 
     # -- requests ------------------------------------------------------------------------------------------
     def _request(self, prefix: str, node: Node, make_payload: Any,
@@ -377,6 +386,8 @@ class DHTCommunity(Community):
             # We asked a node object from an answer or an introduction; the table keeps its own object for
             # that key, and that is the one whose answers decide whether it is good.
             known.record_response(rtt)
+            # ... and it was just pinged, if that was a ping: PingChurn must not ping it again right away.
+            known.last_ping_sent = max(known.last_ping_sent, cache.node.last_ping_sent)
         return cache
 
     def ping(self, node: Node) -> Deferred:
@@ -653,7 +664,7 @@ class DHTCommunity(Community):
             # We are among the closest nodes to the key ourselves: keep a copy too (as pyipv8 does).
             for value in values:
                 self.storage.put(key, value, MAX_ENTRY_AGE)
-        results = await gatherResults([ensureDeferred(self._store_on(node, key, values))
+        results = await gather([ensureDeferred(self._store_on(node, key, values))
                                        for node in nodes[:TARGET_NODES]])
         stored = [node for node, ok in zip(nodes, results) if ok]
         if not stored:

@@ -24,12 +24,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
+from twisted.internet.defer import Deferred, ensureDeferred
 
 from ..lazy_community import lazy_wrapper
 from ..messaging.addresses import UDPv4Address
 from ..peer import typed_address
 from . import DHTError
+from .cache import gather
 from .community import DROP_DHT_BAD_TOKEN, MAX_NODES_IN_FIND, PING_INTERVAL, TARGET_NODES, DHTCommunity
 from .payload import (ConnectPeerRequestPayload, ConnectPeerResponsePayload, PingRequestPayload,
                       StorePeerRequestPayload, StorePeerResponsePayload)
@@ -119,7 +120,7 @@ class DHTDiscoveryCommunity(DHTCommunity):
             requests.append(request.addCallback(self._stored_by, key))
         if not requests:
             raise DHTError("no token from any of the nodes to store us")
-        return [node for node in await gatherResults(requests) if node is not None]
+        return [node for node in await gather(requests) if node is not None]
 
     def _stored_by(self, node: Node | None, key: bytes) -> Node | None:
         """A store-peer-request was confirmed (or, with None, went unanswered)."""
@@ -166,7 +167,7 @@ class DHTDiscoveryCommunity(DHTCommunity):
         if not nodes:
             raise DHTError("no nodes to ask for the peer")
         lan = typed_address(self.my_estimated_lan) if self.my_estimated_lan else UDPv4Address("0.0.0.0", 0)
-        answers = await gatherResults([
+        answers = await gather([
             self._request("connect-peer", Node(node.public_key, node.address, clock=self.clock),
                           lambda cache: ConnectPeerRequestPayload(cache.number, lan, mid), consume_errors=True)
             for node in nodes])

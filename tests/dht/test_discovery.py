@@ -181,6 +181,17 @@ class TestDHTDiscovery(TestBase[DHTDiscoveryCommunity]):
         self.assertEqual((stats["stored_peers"], stats["peers_storing_me"]), (0, 0))
 
 
+    async def test_cancelled_announcement_is_a_plain_cancellation(self) -> None:
+        from twisted.internet.defer import CancelledError
+        await self.meet()
+        # A token from every node, so that store-peer-requests are out when we cancel.
+        await ensureDeferred(self.overlay(0).find_nodes(self.mid(0)))
+        announcing = self.overlay(0).store_peer()
+        self.assertFalse(announcing.called)
+        announcing.cancel()
+        with self.assertRaises(CancelledError):
+            await announcing
+
 class _Plain(Community):
     community_id = b"\x05" * 20
 
@@ -211,3 +222,4 @@ class TestMockIPv8WithDHT(TestBase[_Plain]):
         self.addCleanup(node.stop)
         self.assertIsNone(node.dht)
         self.assertEqual(node.overlays, [node.overlay])
+
