@@ -1,0 +1,1 @@
+"""Attestation: attested claims about peers (wallet with zero-knowledge identity formats, TrustChain)."""
