@@ -1,0 +1,1 @@
+"""The attestation wallet: cryptographic primitives and the identity algorithms built on them."""

@@ -1,0 +1,1 @@
+"""Exact-value attestations over the Boneh-Goh-Nissim cryptosystem."""

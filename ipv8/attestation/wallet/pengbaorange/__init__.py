@@ -1,0 +1,1 @@
+"""Range attestations (Peng-Bao range proofs with Boudot sub-proofs)."""

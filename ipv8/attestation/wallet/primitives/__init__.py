@@ -1,0 +1,1 @@
+"""Number theory and encryption primitives shared by the wallet's identity algorithms."""
