@@ -10,10 +10,16 @@ REF_STAMP := $(REF_VENV)/.pyipv8-installed
 # legacy keys: the key tests use it to check that path for real.
 LEGACY_VENV := .venv-legacy
 LEGACY_STAMP := $(LEGACY_VENV)/.legacy-installed
+# pyipv8 1.10.0, the last Twisted release and the last one with TrustChain: the reference for the 1.x
+# TrustChain wire format. It predates Python 3.9, so a sitecustomize.py shim restores the two stdlib
+# behaviours it relies on (base64.encodestring/decodestring, random.sample over a set).
+IPV8_1X_VENV := .venv-ipv8-1x
+IPV8_1X_PY := $(IPV8_1X_VENV)/bin/python
+IPV8_1X_STAMP := $(IPV8_1X_VENV)/.pyipv8-1x-installed
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-.PHONY: test test-prereqs docs run vectors bench bench-reference deps venv ref-venv legacy-venv clean
+.PHONY: test test-prereqs docs run vectors bench bench-reference deps venv ref-venv legacy-venv legacy-1x-venv clean
 
 deps:
 	@sh .ci/ensure-libsodium.sh
@@ -41,6 +47,29 @@ $(LEGACY_STAMP):
 	@touch $(LEGACY_STAMP)
 
 legacy-venv: $(LEGACY_STAMP)
+
+$(IPV8_1X_STAMP):
+	@sh .ci/ensure-libsodium.sh
+	@test -x $(IPV8_1X_PY) || $(PYTHON) -m venv $(IPV8_1X_VENV)
+	$(IPV8_1X_PY) -m pip install -q 'pyipv8==1.10.0' 'cryptography==41.0.7'
+	$(IPV8_1X_PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > $(IPV8_1X_VENV)/.purelib
+	printf '%s\n' \
+		'# Lets pyipv8 1.10 (written for Python <3.9) run on a current interpreter.' \
+		'import base64, random' \
+		'if not hasattr(base64, "encodestring"):' \
+		'    base64.encodestring = base64.encodebytes' \
+		'    base64.decodestring = base64.decodebytes' \
+		'_sample = random.Random.sample' \
+		'def _sample_any(self, population, k, **kwargs):' \
+		'    if isinstance(population, (set, frozenset)):' \
+		'        population = tuple(population)' \
+		'    return _sample(self, population, k, **kwargs)' \
+		'random.Random.sample = _sample_any' \
+		'random.sample = random._inst.sample' \
+		> "$$(cat $(IPV8_1X_VENV)/.purelib)/sitecustomize.py"
+	@touch $(IPV8_1X_STAMP)
+
+legacy-1x-venv: $(IPV8_1X_STAMP)
 
 # `$(call optional,COMMAND,NOTE)`: run a set-up step of an optional suite. If it fails, print NOTE; on a
 # developer machine the suite then skips (and says why), but in CI (CI=true) the failure fails the run.
@@ -74,6 +103,10 @@ vectors: $(REF_STAMP)
 	$(REF_PY) tests/vectors/make_vectors.py tests/vectors
 	$(REF_PY) tests/peerdiscovery/make_discovery_vectors.py tests/peerdiscovery/discovery_vectors.json
 	$(REF_PY) tests/dht/make_dht_vectors.py tests/dht/dht_vectors.json
+	$(MAKE) --no-print-directory legacy-1x-venv && $(IPV8_1X_PY) tests/attestation/trustchain/make_trustchain_vectors.py tests/attestation/trustchain/trustchain_vectors.json
+	$(REF_PY) tests/messaging/anonymization/make_tunnel_crypto_vectors.py tests/messaging/anonymization/tunnel_crypto_vectors.json
+	$(REF_PY) tests/messaging/anonymization/make_tunnel_payload_vectors.py tests/messaging/anonymization/tunnel_payload_vectors.json
+	$(REF_PY) tests/attestation/wallet/make_wallet_vectors.py tests/attestation/wallet/wallet_vectors.json
 
 bench: $(STAMP) $(if $(findstring --reference,$(BENCH_ARGS)),$(REF_STAMP))
 	$(VENV_PY) bench/serialization.py $(BENCH_ARGS)
@@ -81,6 +114,7 @@ bench: $(STAMP) $(if $(findstring --reference,$(BENCH_ARGS)),$(REF_STAMP))
 	$(VENV_PY) bench/discovery.py $(BENCH_ARGS)
 	$(VENV_PY) bench/keys.py $(BENCH_ARGS)
 	$(VENV_PY) bench/dht.py $(BENCH_ARGS)
+	$(VENV_PY) bench/tunnel_crypto.py $(BENCH_ARGS)
 
 bench-reference: $(STAMP) $(REF_STAMP)
 	$(VENV_PY) bench/serialization.py --reference $(BENCH_ARGS)
@@ -88,6 +122,7 @@ bench-reference: $(STAMP) $(REF_STAMP)
 	$(VENV_PY) bench/discovery.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/keys.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/dht.py --reference $(BENCH_ARGS)
+	$(VENV_PY) bench/tunnel_crypto.py --reference $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LEGACY_VENV) build dist *.egg-info .hypothesis doc/api
