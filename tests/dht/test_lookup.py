@@ -104,3 +104,32 @@ class TestOwnNodeId(TestBase[DHTCommunity]):
         table = self.overlay(i).routing_tables[UDPv4Address]
         for other in others:
             table.add(Node(self.public_key(other), self.address(other), clock=self.overlay(i).clock))
+
+
+class TestBucketRefresh(TestBase[DHTCommunity]):
+    """Maintenance refreshes a bucket nobody touched for a while by looking up an id inside it."""
+
+    def setUp(self) -> Any:
+        result = super().setUp()
+        self.initialize(DHTCommunity, 3)
+        return result
+
+    async def test_stale_bucket_is_refreshed_and_fresh_one_is_not(self) -> None:
+        from ipv8.dht.community import BUCKET_REFRESH_AGE
+        overlay = self.overlay(0)
+        table = overlay.routing_tables[UDPv4Address]
+        for other in (1, 2):
+            table.add(Node(self.public_key(other), self.address(other), clock=overlay.clock))
+        sent: list[int] = []
+        original = overlay.endpoint.send
+        overlay.endpoint.send = lambda address, packet: (sent.append(packet[22]), original(address, packet))[1]
+        # Just touched: nothing to refresh.
+        await ensureDeferred(overlay.node_maintenance())
+        self.assertNotIn(FIND_REQUEST, sent)
+        (bucket,) = table.buckets()
+        bucket.last_changed = overlay.clock.seconds() - BUCKET_REFRESH_AGE - 1
+        maintenance = ensureDeferred(overlay.node_maintenance())
+        await self.deliver_messages()
+        await maintenance
+        self.assertIn(FIND_REQUEST, sent)
+        self.assertGreater(bucket.last_changed, overlay.clock.seconds() - BUCKET_REFRESH_AGE)
