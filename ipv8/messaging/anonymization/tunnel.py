@@ -19,6 +19,7 @@ closes first. Each access returns a fresh Deferred, so any number of coroutines 
 """
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -36,52 +37,97 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Relay direction: from the circuit's originator towards its exit.
-FORWARD = 0
-#: Relay direction: from the exit back towards the originator.
-BACKWARD = 1
 
-#: :attr:`IntroductionPoint.source`: learnt in a way not recorded.
-PEER_SOURCE_UNKNOWN = 0
-#: :attr:`IntroductionPoint.source`: found in the DHT.
-PEER_SOURCE_DHT = 1
-#: :attr:`IntroductionPoint.source`: learnt through peer exchange (PEX).
-PEER_SOURCE_PEX = 2
+class Direction(enum.IntEnum):
+    """Which way a cell travels through a circuit."""
 
-#: Peer flag: relays cells for others.
-PEER_FLAG_RELAY = 1
-#: Peer flag: exits BitTorrent-like traffic (uTP, UDP trackers, the mainline DHT) to the internet.
-PEER_FLAG_EXIT_BT = 2
-#: Peer flag: exits IPv8 overlay packets to the internet.
-PEER_FLAG_EXIT_IPV8 = 4
-#: Peer flag: answers speed-test requests.
-PEER_FLAG_SPEED_TEST = 8
+    #: From the circuit's originator towards its exit.
+    FORWARD = 0
+    #: From the exit back towards the originator.
+    BACKWARD = 1
 
-#: A general purpose circuit whose exit sends data into the internet.
-CIRCUIT_TYPE_DATA = "DATA"
-#: Hidden services: a seeder's circuit to its introduction point (ends in a connectable node, IPv8 only).
-CIRCUIT_TYPE_IP_SEEDER = "IP_SEEDER"
-#: Hidden services: a seeder's circuit to a rendezvous point.
-CIRCUIT_TYPE_RP_SEEDER = "RP_SEEDER"
-#: Hidden services: a downloader's circuit to a rendezvous point.
-CIRCUIT_TYPE_RP_DOWNLOADER = "RP_DOWNLOADER"
 
-#: Every hop is in place: the circuit carries data.
-CIRCUIT_STATE_READY = "READY"
-#: Hops are still being added.
-CIRCUIT_STATE_EXTENDING = "EXTENDING"
-#: Closed: never used for new traffic again.
-CIRCUIT_STATE_CLOSING = "CLOSING"
+class PeerSource(enum.IntEnum):
+    """How we learnt of an introduction point (:attr:`IntroductionPoint.source`)."""
+
+    UNKNOWN = 0
+    #: Found in the DHT.
+    DHT = 1
+    #: Learnt through peer exchange (PEX).
+    PEX = 2
+
+
+class PeerFlag(enum.IntFlag):
+    """What a tunnel peer offers; ORed together into the uint16 of the introduction's extra bytes."""
+
+    #: Relays cells for others.
+    RELAY = 1
+    #: Exits BitTorrent-like traffic (uTP, UDP trackers, the mainline DHT) to the internet.
+    EXIT_BT = 2
+    #: Exits IPv8 overlay packets to the internet.
+    EXIT_IPV8 = 4
+    #: Answers speed-test requests.
+    SPEED_TEST = 8
+
+
+class _TextConstant(str, enum.Enum):
+    """A string constant that prints and formats as its plain value (like pyipv8's plain strings)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class CircuitType(_TextConstant):
+    """What a circuit is for (its value is what REST answers show)."""
+
+    #: General purpose: the exit sends data into the internet.
+    DATA = "DATA"
+    #: Hidden services: a seeder's circuit to its introduction point (ends in a connectable node, IPv8 only).
+    IP_SEEDER = "IP_SEEDER"
+    #: Hidden services: a seeder's circuit to a rendezvous point.
+    RP_SEEDER = "RP_SEEDER"
+    #: Hidden services: a downloader's circuit to a rendezvous point.
+    RP_DOWNLOADER = "RP_DOWNLOADER"
+
+
+class CircuitState(_TextConstant):
+    """Where a circuit is in its life (see the module documentation)."""
+
+    #: Every hop is in place: the circuit carries data.
+    READY = "READY"
+    #: Hops are still being added.
+    EXTENDING = "EXTENDING"
+    #: Closed: never used for new traffic again.
+    CLOSING = "CLOSING"
+
+
+class DestroyReason(enum.IntEnum):
+    """Why a circuit is destroyed (the uint16 of the destroy message); 0 is never sent."""
+
+    UNKNOWN = 1
+    SHUTDOWN = 2
+    UNNEEDED = 4
+
+
+# pyipv8's module-level names for all of the above, which users and payloads import.
+FORWARD, BACKWARD = Direction.FORWARD, Direction.BACKWARD
+PEER_SOURCE_UNKNOWN, PEER_SOURCE_DHT, PEER_SOURCE_PEX = PeerSource.UNKNOWN, PeerSource.DHT, PeerSource.PEX
+PEER_FLAG_RELAY, PEER_FLAG_EXIT_BT = PeerFlag.RELAY, PeerFlag.EXIT_BT
+PEER_FLAG_EXIT_IPV8, PEER_FLAG_SPEED_TEST = PeerFlag.EXIT_IPV8, PeerFlag.SPEED_TEST
+CIRCUIT_TYPE_DATA, CIRCUIT_TYPE_IP_SEEDER = CircuitType.DATA, CircuitType.IP_SEEDER
+CIRCUIT_TYPE_RP_SEEDER, CIRCUIT_TYPE_RP_DOWNLOADER = CircuitType.RP_SEEDER, CircuitType.RP_DOWNLOADER
+CIRCUIT_STATE_READY, CIRCUIT_STATE_EXTENDING = CircuitState.READY, CircuitState.EXTENDING
+CIRCUIT_STATE_CLOSING = CircuitState.CLOSING
+DESTROY_REASON_UNKNOWN, DESTROY_REASON_SHUTDOWN = DestroyReason.UNKNOWN, DestroyReason.SHUTDOWN
+DESTROY_REASON_UNNEEDED = DestroyReason.UNNEEDED
 
 #: Circuit ids are drawn above this value (pyipv8 keeps the low ids free).
 CIRCUIT_ID_PORT = 1024
 #: Seconds between keep-alive pings on our circuits.
 PING_INTERVAL = 7.5
-
-#: Destroy reasons (the uint16 of the destroy message); 0 is never sent, as in pyipv8.
-DESTROY_REASON_UNKNOWN = 1
-DESTROY_REASON_SHUTDOWN = 2
-DESTROY_REASON_UNNEEDED = 4
 
 
 class CircuitStateError(Exception):

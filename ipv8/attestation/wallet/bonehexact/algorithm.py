@@ -10,20 +10,10 @@ from ...identity_formats import IdentityAlgorithm
 from ..primitives.boneh import generate_keypair, key_fits_size
 from ..primitives.randomness import RandomSource
 from ..primitives.structs import BonehPrivateKey, BonehPublicKey, pack_pair, unpack_pair
-from .attestation import (
-    attest_sha256,
-    attest_sha256_4,
-    attest_sha512,
-    binary_relativity_certainty,
-    binary_relativity_sha256,
-    binary_relativity_sha256_4,
-    binary_relativity_sha512,
-    create_challenge,
-    create_challenge_response_from_pair,
-    create_empty_relativity_map,
-    create_honesty_check,
-    process_challenge_response,
-)
+from .attestation import (attest_sha256, attest_sha256_4, attest_sha512, binary_relativity_certainty,
+                          binary_relativity_sha256, binary_relativity_sha256_4, binary_relativity_sha512,
+                          create_challenge, create_challenge_response_from_pair, create_empty_relativity_map,
+                          create_honesty_check, process_challenge_response)
 from .structs import BonehAttestation
 
 __all__ = ["BonehAttestation", "BonehExactAlgorithm"]

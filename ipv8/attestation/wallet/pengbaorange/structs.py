@@ -8,6 +8,7 @@ separately under the owner's key (a count byte, then one group element per byte)
 from __future__ import annotations
 
 from struct import pack
+from typing import Any
 
 from ...identity_formats import Attestation
 from ..primitives.boneh import encode
@@ -38,15 +39,9 @@ class PengBaoCommitment:
 
     def __init__(self, c: FP2Value, c1: FP2Value, c2: FP2Value, ca: FP2Value,  # noqa: PLR0913
                  ca1: FP2Value, ca2: FP2Value, ca3: FP2Value, caa: FP2Value) -> None:
-        """Store the eight group elements."""
-        self.c = c
-        self.c1 = c1
-        self.c2 = c2
-        self.ca = ca
-        self.ca1 = ca1
-        self.ca2 = ca2
-        self.ca3 = ca3
-        self.caa = caa
+        """Store the eight group elements (each under its name in :attr:`NAMES`)."""
+        for name, element in zip(self.NAMES, (c, c1, c2, ca, ca1, ca2, ca3, caa)):
+            setattr(self, name, element)
 
     def serialize(self) -> bytes:
         """The modulus, then the eight elements in declaration order."""
@@ -182,13 +177,13 @@ class PengBaoPublicData:
         if pk is None:
             msg = "range attestation does not start with a public key"
             raise ValueError(msg)
-        rem = s[len(pk.serialize()):]
-        bitspace, rem = iunpack(rem)
-        commitment, rem = PengBaoCommitment.unserialize(rem)
-        el, rem = EL.unserialize(rem)
-        sqr1, rem = SQR.unserialize(rem)
-        sqr2, rem = SQR.unserialize(rem)
-        return cls(pk, bitspace, commitment, el, sqr1, sqr2), rem
+        bitspace, rem = iunpack(s[len(pk.serialize()):])
+        parts: list[Any] = []
+        # The proof's parts follow the key and bit space in this order.
+        for part_class in (PengBaoCommitment, EL, SQR, SQR):
+            part, rem = part_class.unserialize(rem)
+            parts.append(part)
+        return cls(pk, bitspace, *parts), rem
 
 
 class PengBaoAttestation(Attestation):
