@@ -1,0 +1,283 @@
+"""The cell plane of the tunnel community: sending cells, relaying them, and opening the ones meant for us.
+
+Private: :class:`~ipv8.messaging.anonymization.community.TunnelCommunity` mixes :class:`CellMixin` in. It does
+what pyipv8 3.2.1's ``PythonCryptoEndpoint`` does, inside the community: every cell (outer message 0) of the
+community's prefix comes here before the ordinary dispatch.
+
+A cell for a circuit id we relay is passed on with one layer removed (towards the exit) or added (towards the
+initiator), without looking inside. Any other cell is opened with the keys of our exit socket or our circuit
+and handed, as the ordinary packet it contains, to the handler of its inner message id.
+
+Every cell refused is counted in ``drop_counts`` under one of the ``DROP_TUNNEL_*`` reasons below, or under
+``tunnel-`` plus the crypto module's reason (``tunnel-cell-bad-tag``, ``tunnel-cell-replayed``, ...).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, ensureDeferred
+
+from ..serialization import PackError
+from .crypto import CryptoException, decrypt_layers, encrypt_layers
+from .payload import PLAINTEXT_MSG_IDS, CellPayload, ExtendPayload, encode_cell_message
+from .tunnel import (
+    BACKWARD,
+    CIRCUIT_TYPE_RP_DOWNLOADER,
+    CIRCUIT_TYPE_RP_SEEDER,
+    FORWARD,
+)
+
+if TYPE_CHECKING:
+    from ...types import Address
+    from .payload import CellablePayload
+    from .tunnel import RelayRoute
+
+#: A datagram with message id 0 that is too short to be a cell.
+DROP_TUNNEL_MALFORMED_CELL = "tunnel-malformed-cell"
+#: An encrypted cell for a circuit id we neither own, relay nor exit.
+DROP_TUNNEL_UNKNOWN_CIRCUIT = "tunnel-unknown-circuit"
+#: A plaintext cell whose inner message is not create or created.
+DROP_TUNNEL_FORBIDDEN_PLAINTEXT = "tunnel-forbidden-plaintext"
+#: An extend that arrived without the relay_early flag (or relay_early cells are switched off).
+DROP_TUNNEL_MISSING_RELAY_EARLY = "tunnel-missing-relay-early"
+#: A relay_early cell beyond ``max_relay_early`` on a relay.
+DROP_TUNNEL_RELAY_EARLY_EXCEEDED = "tunnel-relay-early-exceeded"
+#: A plaintext cell for a circuit id we relay (relays only pass encrypted cells).
+DROP_TUNNEL_PLAINTEXT_RELAY = "tunnel-plaintext-relay"
+#: A decrypted cell whose inner message id has no handler.
+DROP_TUNNEL_UNKNOWN_CELL_MESSAGE = "tunnel-unknown-cell-message"
+#: A cell message whose inner payload does not decode.
+DROP_TUNNEL_MALFORMED_CELL_MESSAGE = "tunnel-malformed-cell-message"
+#: Prefix of the reasons for cells refused by the crypto module (followed by its ``REASON_*``).
+DROP_TUNNEL_CRYPTO_PREFIX = "tunnel-"
+
+#: A cell handler: ``handler(source_address, packet, circuit_id)`` where ``packet`` is the unwrapped packet.
+CellHandler = Callable[["Address", bytes, int], Any]
+
+
+class CellMixin:
+    """Sending, relaying and receiving cells; expects the attributes of a TunnelCommunity."""
+
+    _prefix: bytes
+    circuits: dict
+    relay_from_to: dict[int, RelayRoute]
+    exit_sockets: dict
+    decode_map_private: dict[int, CellHandler]
+    drop_counts: Any
+    settings: Any
+    serializer: Any
+    endpoint: Any
+    logger: Any
+    raise_handler_errors: bool
+
+    # -- receiving -------------------------------------------------------------------------------------------
+
+    def on_packet(self, packet: tuple[Address, bytes], warn_unknown: bool = True) -> None:
+        """Route cells of our prefix to :meth:`on_cell` directly; every other packet goes the ordinary way."""
+        source_address, data = packet
+        if len(data) > 22 and data[22] == 0 and data[:22] == self._prefix:
+            try:
+                self.on_cell(source_address, data)
+            except Exception as exc:
+                self._count_failure(exc, 0, source_address)  # type: ignore[attr-defined]
+                if self.raise_handler_errors:
+                    raise
+            return
+        super().on_packet(packet, warn_unknown)  # type: ignore[misc]
+
+    def _drop(self, reason: str, detail: object = "", *args: object) -> None:
+        self.drop_counts[reason] += 1
+        self.logger.debug("Dropping tunnel packet (%s) " + str(detail), reason, *args)
+
+    @property
+    def max_relay_early(self) -> int:
+        """How many relay_early cells a relay passes per circuit (``settings.max_relay_early``)."""
+        return self.settings.max_relay_early
+
+    def on_cell(self, source_address: Address, data: bytes) -> None:
+        """Handle one cell datagram (outer message 0) from ``source_address``."""
+        try:
+            cell = CellPayload.from_bin(data)
+        except PackError:
+            self._drop(DROP_TUNNEL_MALFORMED_CELL)
+            return
+        circuit_id = cell.circuit_id
+        next_relay = self.relay_from_to.get(circuit_id)
+        if next_relay is not None:
+            self.relay_cell(cell, next_relay, len(data))
+            return
+
+        if cell.plaintext:
+            if cell.forbidden_plaintext:
+                self._drop(DROP_TUNNEL_FORBIDDEN_PLAINTEXT, "inner id %s", cell.inner_msg_id)
+                return
+        elif not self._incoming_crypto(cell):
+            return
+
+        if not cell.message:
+            self._drop(DROP_TUNNEL_MALFORMED_CELL_MESSAGE)
+            return
+        if cell.missing_relay_early or self.max_relay_early <= 0:
+            self._drop(DROP_TUNNEL_MISSING_RELAY_EARLY)
+            return
+
+        circuit = self.circuits.get(circuit_id)
+        if circuit is not None and not cell.plaintext:
+            circuit.beat_heart()
+            circuit.bytes_down += len(data)
+        self._dispatch_cell(source_address, cell)
+
+    def _dispatch_cell(self, source_address: Address, cell: CellPayload) -> None:
+        handler = self.decode_map_private.get(cell.message[0])
+        if handler is None:
+            self._drop(DROP_TUNNEL_UNKNOWN_CELL_MESSAGE, "inner id %d", cell.message[0])
+            return
+        self._call_cell_handler(handler, source_address, cell.unwrap(self._prefix), cell.circuit_id)
+
+    def _call_cell_handler(self, handler: CellHandler, source_address: Address, packet: bytes,
+                           circuit_id: int) -> None:
+        try:
+            result = handler(source_address, packet, circuit_id)
+        except PackError:
+            self._drop(DROP_TUNNEL_MALFORMED_CELL_MESSAGE, "inner id %d", packet[22])
+            return
+        if result is not None and hasattr(result, "__await__"):
+            deferred = result if isinstance(result, Deferred) else ensureDeferred(result)
+            deferred.addErrback(self._cell_handler_failed, packet[22], source_address)
+
+    def _cell_handler_failed(self, failure: Any, msg_id: int, source_address: Address) -> Any:
+        if failure.check(PackError):
+            self._drop(DROP_TUNNEL_MALFORMED_CELL_MESSAGE, "inner id %d", msg_id)
+            return None
+        return self._async_handler_failed(failure, msg_id, source_address)  # type: ignore[attr-defined]
+
+    def on_packet_from_circuit(self, source_address: Address, data: bytes, circuit_id: int) -> None:
+        """Handle a packet of our own community that arrived as data through one of our circuits."""
+        if data[:22] != self._prefix or len(data) < 23:
+            return
+        handler = self.decode_map_private.get(data[22])
+        if handler is None:
+            self._drop(DROP_TUNNEL_UNKNOWN_CELL_MESSAGE, "inner id %d (through a circuit)", data[22])
+            return
+        self._call_cell_handler(handler, source_address, data, circuit_id)
+
+    def _incoming_crypto(self, cell: CellPayload) -> bool:
+        """Remove our layers from an encrypted cell; False (counted) when it is not ours or does not decrypt."""
+        circuit_id = cell.circuit_id
+        exit_socket = self.exit_sockets.get(circuit_id)
+        try:
+            if exit_socket is not None:
+                cell.message = decrypt_layers(cell.message, FORWARD, [exit_socket.hop.keys])
+                return True
+            circuit = self.circuits.get(circuit_id)
+            if circuit is None:
+                self._drop(DROP_TUNNEL_UNKNOWN_CIRCUIT, "circuit %d", circuit_id)
+                return False
+            cell.message = decrypt_layers(cell.message, BACKWARD, [hop.keys for hop in circuit.hops])
+            if circuit.hs_session_keys is not None:
+                direction = FORWARD if circuit.ctype == CIRCUIT_TYPE_RP_DOWNLOADER else BACKWARD
+                cell.message = circuit.hs_session_keys.decrypt_str(cell.message, direction)
+        except CryptoException as exc:
+            self._drop(DROP_TUNNEL_CRYPTO_PREFIX + exc.reason, "circuit %d: %s", circuit_id, exc)
+            return False
+        return True
+
+    # -- relaying --------------------------------------------------------------------------------------------
+
+    def relay_cell(self, cell: CellPayload, next_relay: RelayRoute, size: int) -> None:
+        """Pass a cell on along ``next_relay``: one layer off towards the exit, one layer on towards the initiator."""
+        if cell.plaintext:
+            self._drop(DROP_TUNNEL_PLAINTEXT_RELAY, "circuit %d", cell.circuit_id)
+            return
+        if cell.relay_early and next_relay.relay_early_count >= self.max_relay_early:
+            self._drop(DROP_TUNNEL_RELAY_EARLY_EXCEEDED, "circuit %d", cell.circuit_id)
+            return
+        this_relay = self.relay_from_to.get(next_relay.circuit_id)
+        try:
+            if next_relay.rendezvous_relay:
+                # Two circuits meet here: open the seeder's layer, add the downloader's.
+                message = next_relay.hop.keys.decrypt_str(cell.message, FORWARD)
+                if this_relay is None:
+                    self._drop(DROP_TUNNEL_UNKNOWN_CIRCUIT, "rendezvous circuit %d", cell.circuit_id)
+                    return
+                cell.message = this_relay.hop.keys.encrypt_str(message, BACKWARD)
+                cell.relay_early = False
+            elif next_relay.direction == FORWARD:
+                cell.message = next_relay.hop.keys.decrypt_str(cell.message, FORWARD)
+            else:
+                cell.message = next_relay.hop.keys.encrypt_str(cell.message, BACKWARD)
+        except CryptoException as exc:
+            self._drop(DROP_TUNNEL_CRYPTO_PREFIX + exc.reason, "relay %d: %s", cell.circuit_id, exc)
+            return
+        except AttributeError:  # a route without keys: never made by this community
+            self._drop(DROP_TUNNEL_CRYPTO_PREFIX + "missing-keys", "relay %d", cell.circuit_id)
+            return
+        # Traffic in either direction keeps both halves of a relay alive.
+        if this_relay is not None:
+            this_relay.beat_heart()
+            this_relay.bytes_down += size
+        next_relay.beat_heart()
+        cell.circuit_id = next_relay.circuit_id
+        packet = cell.to_bin(self._prefix)
+        self.endpoint.send(next_relay.hop.address, packet)
+        next_relay.bytes_up += len(packet)
+        # Every relayed cell counts (as in pyipv8): relay_early cells only pass during a circuit's first cells.
+        next_relay.relay_early_count += 1
+
+    # -- sending ---------------------------------------------------------------------------------------------
+
+    def send_cell(self, target_addr: Address, payload: CellablePayload) -> bool:
+        """Send ``payload`` as a cell to ``target_addr``, with the layers its circuit id calls for.
+
+        Create and created go in plaintext. Returns whether the cell was sent (False: no keys to encrypt it).
+        """
+        cell = CellPayload(payload.circuit_id, encode_cell_message(payload, self.serializer),
+                           payload.msg_id in PLAINTEXT_MSG_IDS)
+        return self.send_cell_payload(target_addr, cell)
+
+    def send_cell_payload(self, target_addr: Address, cell: CellPayload) -> bool:
+        """Encrypt (unless plaintext) and send an already built cell; see :meth:`send_cell`."""
+        circuit_id = cell.circuit_id
+        circuit = self.circuits.get(circuit_id)
+        relay = None
+        try:
+            if circuit is not None:
+                cell.relay_early = (cell.message[0] == ExtendPayload.msg_id
+                                    or circuit.relay_early_count < self.max_relay_early)
+                if cell.relay_early:
+                    circuit.relay_early_count += 1
+                if not cell.plaintext:
+                    if circuit.hs_session_keys is not None:
+                        direction = FORWARD if circuit.ctype == CIRCUIT_TYPE_RP_SEEDER else BACKWARD
+                        cell.message = circuit.hs_session_keys.encrypt_str(cell.message, direction)
+                    cell.message = encrypt_layers(cell.message, FORWARD, [hop.keys for hop in circuit.hops])
+            elif not cell.plaintext:
+                exit_socket = self.exit_sockets.get(circuit_id)
+                if exit_socket is not None:
+                    cell.message = encrypt_layers(cell.message, BACKWARD, [exit_socket.hop.keys])
+                else:
+                    relay = self.relay_from_to.get(circuit_id)
+                    if relay is not None:
+                        # Only right after a relay is set up: its extended goes back along the other half.
+                        other = relay if relay.rendezvous_relay else self.relay_from_to.get(relay.circuit_id)
+                        if other is None:
+                            self.logger.warning("No keys to send on relay %d", circuit_id)
+                            return False
+                        direction = BACKWARD if relay.rendezvous_relay else other.direction
+                        cell.message = encrypt_layers(cell.message, direction, [other.hop.keys])
+        except CryptoException as exc:
+            self.logger.warning("Cannot encrypt a cell for circuit %d: %s", circuit_id, exc)
+            return False
+        packet = cell.to_bin(self._prefix)
+        self.endpoint.send(target_addr, packet)
+        tunnel = circuit if circuit is not None else relay
+        if tunnel is not None:
+            tunnel.bytes_up += len(packet)
+        return True
+
+
+__all__ = ["DROP_TUNNEL_CRYPTO_PREFIX", "DROP_TUNNEL_FORBIDDEN_PLAINTEXT", "DROP_TUNNEL_MALFORMED_CELL",
+           "DROP_TUNNEL_MALFORMED_CELL_MESSAGE", "DROP_TUNNEL_MISSING_RELAY_EARLY", "DROP_TUNNEL_PLAINTEXT_RELAY",
+           "DROP_TUNNEL_RELAY_EARLY_EXCEEDED", "DROP_TUNNEL_UNKNOWN_CELL_MESSAGE", "DROP_TUNNEL_UNKNOWN_CIRCUIT",
+           "CellHandler", "CellMixin"]
