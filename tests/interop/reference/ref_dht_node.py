@@ -11,12 +11,12 @@ Usage: ``python ref_dht_node.py '<JSON configuration>'`` with these (all optiona
 
 Every node is its own ``IPv8`` instance (own key, own UDP socket on 127.0.0.1) with pyipv8's
 ``DHTDiscoveryCommunity`` and the walkers of pyipv8's default configuration for it (RandomWalk, PingChurn).
-It speaks the line protocol of ``ref_peer.py``: JSON events on stdout (``ready`` with every node's index,
-address, mid and public key; ``reply``; ``exit`` with the loopback guard's refusal counters) and JSON commands
-on stdin, each naming a node by its index (``node``); keys, data and mids travel as hex. See
-:class:`CommandRunner` for the commands. ``report`` describes every node: its routing table, the peers it
-stores for others (``store``) and the nodes storing it (``store_for_me``), how many values it holds per key,
-and the DHT packets it received, counted by source address and message id (punctures included).
+It speaks the line protocol of ``ref_peer.py`` (:mod:`command_loop`): JSON events on stdout (``ready`` with
+every node's index, address, mid and public key; ``reply``; ``exit`` with the loopback guard's refusal
+counters) and JSON commands on stdin, each naming a node by its index (``node``); keys, data and mids travel
+as hex. See :class:`CommandRunner` for the commands. ``report`` describes every node: its routing table, the
+peers it stores for others (``store``) and the nodes storing it (``store_for_me``), how many values it holds
+per key, and the DHT packets it received, counted by source address and message id (punctures included).
 The process exits when stdin closes, on ``stop``, or at the deadline.
 """
 from __future__ import annotations
@@ -31,10 +31,10 @@ import importlib.metadata  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-import traceback  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from typing import Any  # noqa: E402
 
+import command_loop  # noqa: E402
 import pyipv8_sandbox  # noqa: E402
 
 pyipv8_sandbox.confine("ref_dht_node.py")
@@ -164,20 +164,15 @@ def values_json(values: Any) -> list[list[Any]]:  # noqa: ANN401
     return [[data.hex(), public_key.hex() if public_key is not None else None] for data, public_key in values]
 
 
-class CommandRunner:
+class CommandRunner(command_loop.CommandDispatcher):
     """Executes the test's commands; every command names the node it runs on with ``node`` (an index)."""
 
-    def __init__(self, nodes: list[ReferenceDHTNode]) -> None:
+    def __init__(self, nodes: list[ReferenceDHTNode], shutdown: command_loop.Shutdown) -> None:
+        super().__init__(shutdown)
         self.nodes = nodes
 
     def node(self, command: dict[str, Any]) -> ReferenceDHTNode:
         return self.nodes[int(command.get("node", 0))]
-
-    async def run(self, command: dict[str, Any]) -> Any:  # noqa: ANN401
-        handler = getattr(self, "cmd_" + str(command.get("cmd")), None)
-        if handler is None:
-            raise ValueError(f"unknown command {command.get('cmd')!r}")
-        return await handler(command)
 
     async def cmd_report(self, command: dict[str, Any]) -> Any:  # noqa: ANN401, ARG002
         return {"nodes": [node.report() for node in self.nodes], "refusals": loopback_guard.report()}
@@ -242,70 +237,23 @@ class CommandRunner:
             node.ipv8.strategies = kept
         return {"removed": removed}
 
-    async def cmd_stop(self, command: dict[str, Any]) -> Any:  # noqa: ANN401, ARG002
-        if not STOP.done():
-            STOP.set_result("stop command")
-        return None
-
-
-def emit(event: str, **fields: Any) -> None:  # noqa: ANN401
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
-
-
-STOP: asyncio.Future
-
-
-async def read_commands(runner: CommandRunner) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while True:
-        line = await reader.readline()
-        if not line:
-            if not STOP.done():
-                STOP.set_result("stdin closed")
-            return
-        try:
-            command = json.loads(line)
-        except ValueError:
-            emit("error", error=f"not JSON: {line!r}")
-            continue
-        loop.create_task(answer(runner, command))
-
-
-async def answer(runner: CommandRunner, command: dict[str, Any]) -> None:
-    try:
-        result = await runner.run(command)
-    except Exception as exc:  # noqa: BLE001 - reported to the test, which fails with it
-        emit("reply", id=command.get("id"), ok=False, error=f"{type(exc).__name__}: {exc}",
-             traceback=traceback.format_exc())
-    else:
-        emit("reply", id=command.get("id"), ok=True, result=result)
-
 
 async def main(config: dict[str, Any]) -> None:
-    global STOP  # noqa: PLW0603
-    loop = asyncio.get_running_loop()
-    STOP = loop.create_future()
-    loop.call_later(float(config.get("deadline", 30.0)), lambda: STOP.done() or STOP.set_result("deadline"))
+    shutdown = command_loop.Shutdown(float(config.get("deadline", 30.0)))
     nodes = [ReferenceDHTNode(index, config) for index in range(int(config.get("nodes", 3)))]
     for node in nodes:
         await node.start()
-    emit("ready", nodes=[node.describe() for node in nodes], address=address_key(nodes[0].address()),
-         mid=nodes[0].dht.my_peer.mid.hex(), pyipv8=importlib.metadata.version("pyipv8"), pid=os.getpid())
-    commands = loop.create_task(read_commands(CommandRunner(nodes)))
-    reason = await STOP
-    commands.cancel()
+    command_loop.emit("ready", nodes=[node.describe() for node in nodes], address=address_key(nodes[0].address()),
+                      mid=nodes[0].dht.my_peer.mid.hex(), pyipv8=importlib.metadata.version("pyipv8"),
+                      pid=os.getpid())
+    reason = await command_loop.serve_until_shutdown(CommandRunner(nodes, shutdown).run, shutdown)
     # All at once: the test kills the process if it has not exited within a few seconds.
     outcomes = await asyncio.gather(*(asyncio.wait_for(node.stop(), 1.5) for node in nodes), return_exceptions=True)
     for node, outcome in zip(nodes, outcomes, strict=True):
         if isinstance(outcome, BaseException):
             print(f"stopping pyipv8 node {node.index} failed: {outcome!r}", file=sys.stderr)
-    emit("exit", reason=reason, refusals=loopback_guard.report())
+    command_loop.emit("exit", reason=reason, refusals=loopback_guard.report())
 
 
 if __name__ == "__main__":
-    asyncio.run(main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))
-    sys.stdout.flush()
-    os._exit(0)  # do not wait for stray executor threads
+    command_loop.run_to_exit(main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))

@@ -22,7 +22,8 @@ object per line on stdout:
 ``{"event": "reply", ...}``      the answer to a command (``id`` echoes the command's id)
 ``{"event": "exit", ...}``       why it stops, with the loopback guard's refusal counters
 
-Commands arrive as JSON lines on stdin (``{"id": 1, "cmd": "report"}``); see :class:`CommandRunner`.
+Commands arrive as JSON lines on stdin (``{"id": 1, "cmd": "report"}``; the plumbing is in
+:mod:`command_loop`); see :class:`CommandRunner` for the commands.
 The process exits when stdin closes, on the ``stop`` command, or at the deadline.
 """
 from __future__ import annotations
@@ -40,10 +41,10 @@ import os  # noqa: E402
 import random  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
-import traceback  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from typing import Any  # noqa: E402
 
+import command_loop  # noqa: E402
 import pyipv8_sandbox  # noqa: E402
 
 pyipv8_sandbox.confine("ref_peer.py")
@@ -202,9 +203,9 @@ class ReferencePeer:
             for address in self.config.get("walk_to", []):
                 overlay.walk_to(tuple(address))
         some_overlay = next(iter(self.overlays.values()))
-        emit("ready", address=address_key(self.address()), mid=some_overlay.my_peer.mid.hex(),
-             public_key=some_overlay.my_peer.public_key.key_to_bin().hex(),
-             pyipv8=importlib.metadata.version("pyipv8"), overlays=self.overlay_names, pid=os.getpid())
+        command_loop.emit("ready", address=address_key(self.address()), mid=some_overlay.my_peer.mid.hex(),
+                          public_key=some_overlay.my_peer.public_key.key_to_bin().hex(),
+                          pyipv8=importlib.metadata.version("pyipv8"), overlays=self.overlay_names, pid=os.getpid())
 
     def address(self) -> Any:  # noqa: ANN401
         return self.ipv8.endpoint.get_address()
@@ -222,7 +223,7 @@ class ReferencePeer:
                 summary = [(p["mid"], p["address"], p["new_style_intro"], p["services"]) for p in peers]
                 if summary != self.last_peers.get(name):
                     self.last_peers[name] = summary
-                    emit("peers", overlay=name, peers=peers)
+                    command_loop.emit("peers", overlay=name, peers=peers)
             await asyncio.sleep(interval)
 
     def report(self) -> dict[str, Any]:
@@ -256,10 +257,11 @@ class ReferencePeer:
             await self.ipv8.stop()
 
 
-class CommandRunner:
+class CommandRunner(command_loop.CommandDispatcher):
     """Executes the test's commands against a :class:`ReferencePeer`."""
 
-    def __init__(self, peer: ReferencePeer) -> None:
+    def __init__(self, peer: ReferencePeer, shutdown: command_loop.Shutdown) -> None:
+        super().__init__(shutdown)
         self.peer = peer
 
     def overlay(self, command: dict[str, Any]) -> Community:
@@ -279,12 +281,6 @@ class CommandRunner:
         if not loopback_guard.is_loopback(address[0]):
             raise ValueError(f"refusing non-loopback address {address!r}")
         return address[0], int(address[1])
-
-    async def run(self, command: dict[str, Any]) -> Any:  # noqa: ANN401
-        handler = getattr(self, "cmd_" + str(command.get("cmd")), None)
-        if handler is None:
-            raise ValueError(f"unknown command {command.get('cmd')!r}")
-        return await handler(command)
 
     async def cmd_report(self, command: dict[str, Any]) -> Any:  # noqa: ANN401, ARG002
         return self.peer.report()
@@ -349,70 +345,19 @@ class CommandRunner:
             probe.close()
         return loopback_guard.report()
 
-    async def cmd_stop(self, command: dict[str, Any]) -> Any:  # noqa: ANN401, ARG002
-        if not STOP.done():
-            STOP.set_result("stop command")
-        return None
-
-
-def emit(event: str, **fields: Any) -> None:  # noqa: ANN401
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
-
-
-STOP: asyncio.Future
-
-
-async def read_commands(runner: CommandRunner) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while True:
-        line = await reader.readline()
-        if not line:
-            if not STOP.done():
-                STOP.set_result("stdin closed")
-            return
-        try:
-            command = json.loads(line)
-        except ValueError:
-            emit("error", error=f"not JSON: {line!r}")
-            continue
-        loop.create_task(answer(runner, command))
-
-
-async def answer(runner: CommandRunner, command: dict[str, Any]) -> None:
-    try:
-        result = await runner.run(command)
-    except Exception as exc:  # noqa: BLE001 - reported to the test, which fails with it
-        emit("reply", id=command.get("id"), ok=False, error=f"{type(exc).__name__}: {exc}",
-             traceback=traceback.format_exc())
-    else:
-        emit("reply", id=command.get("id"), ok=True, result=result)
-
 
 async def main(config: dict[str, Any]) -> None:
-    global STOP  # noqa: PLW0603
     loop = asyncio.get_running_loop()
-    STOP = loop.create_future()
-    loop.call_later(float(config.get("deadline", 20.0)),
-                    lambda: STOP.done() or STOP.set_result("deadline"))
+    shutdown = command_loop.Shutdown(float(config.get("deadline", 20.0)))
     peer = ReferencePeer(config)
     await peer.start()
     watcher = loop.create_task(peer.watch_peers())
-    commands = loop.create_task(read_commands(CommandRunner(peer)))
-    reason = await STOP
+    reason = await command_loop.serve_until_shutdown(CommandRunner(peer, shutdown).run, shutdown)
     watcher.cancel()
-    commands.cancel()
     final = peer.report()
-    try:
-        await asyncio.wait_for(peer.stop(), 2.0)
-    except Exception as exc:  # noqa: BLE001 - we are leaving anyway
-        print(f"stopping pyipv8 failed: {exc!r}", file=sys.stderr)
-    emit("exit", reason=reason, refusals=loopback_guard.report(), final=final)
+    await command_loop.stop_within(peer.stop(), 2.0, "stopping pyipv8")
+    command_loop.emit("exit", reason=reason, refusals=loopback_guard.report(), final=final)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))
-    sys.stdout.flush()
-    os._exit(0)  # do not wait for stray executor threads
+    command_loop.run_to_exit(main(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}))

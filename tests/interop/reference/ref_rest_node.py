@@ -13,11 +13,11 @@ Usage: ``python ref_rest_node.py '<JSON configuration>'`` with the keys
 
 The node binds its UDP endpoint and its REST API to 127.0.0.1 only (port 0: the system picks), loads
 three overlays (DiscoveryCommunity, DHTDiscoveryCommunity, RESTCompatCommunity) with a RandomWalk each and no
-bootstrap servers. It speaks the line protocol of
-``ref_peer.py``: JSON events on stdout (``ready`` with ``rest_port``, ``reply``, ``exit`` with the loopback
-guard's refusal counters) and JSON commands on stdin: ``walk_to`` (``address``: ``[ip, port]``, every overlay),
-``peers`` (the number of verified peers per overlay), ``dht_store_peer`` (announce ourselves in the DHT; the
-number of nodes that confirmed) and ``stop``. It exits when stdin closes.
+bootstrap servers. It speaks the line protocol of ``ref_peer.py`` (:mod:`command_loop`): JSON events on stdout
+(``ready`` with ``rest_port``, ``reply``, ``exit`` with the loopback guard's refusal counters) and JSON commands
+on stdin: ``walk_to`` (``address``: ``[ip, port]``, every overlay), ``peers`` (the number of verified peers per
+overlay), ``dht_store_peer`` (announce ourselves in the DHT; the number of nodes that confirmed) and ``stop``.
+It exits when stdin closes, on ``stop``, or at the deadline.
 """
 from __future__ import annotations
 
@@ -32,13 +32,12 @@ import loopback_guard  # noqa: E402
 
 loopback_guard.install()  # before pyipv8 creates a single socket
 
-import asyncio  # noqa: E402
 import copy  # noqa: E402
 import importlib.metadata  # noqa: E402
 import os  # noqa: E402
-import traceback  # noqa: E402
 from typing import Any  # noqa: E402
 
+import command_loop  # noqa: E402
 import pyipv8_sandbox  # noqa: E402
 
 pyipv8_sandbox.confine("ref_rest_node.py")
@@ -63,11 +62,6 @@ class RESTCompatCommunity(Community):
 
     def tick(self) -> None:
         """Nothing to do: the task only has to exist."""
-
-
-def emit(event: str, **fields: Any) -> None:  # noqa: ANN401
-    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-    sys.stdout.flush()
 
 
 def build_configuration() -> dict[str, Any]:
@@ -107,7 +101,7 @@ class Node:
                 if overlay not in udp._listeners:  # noqa: SLF001 - pyipv8 keeps its listeners there
                     udp.add_prefix_listener(overlay, overlay.get_prefix())
         self.rest = RESTManager(self.ipv8)
-        self.stop_requested: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.shutdown = command_loop.Shutdown(float(CONFIG.get("deadline", 30.0)))
 
     async def start(self) -> None:
         for interface in [self.ipv8.endpoint, *getattr(self.ipv8.endpoint, "interfaces", {}).values()]:
@@ -119,8 +113,8 @@ class Node:
         for overlay in self.ipv8.overlays:
             overlay.my_estimated_lan = ("127.0.0.1", udp[1])
             overlay.my_estimated_wan = overlay.my_estimated_lan
-        emit("ready", address=[udp[0], udp[1]], rest_port=rest_port, pid=os.getpid(),
-             mid=self.ipv8.overlays[0].my_peer.mid.hex(), pyipv8=importlib.metadata.version("pyipv8"))
+        command_loop.emit("ready", address=[udp[0], udp[1]], rest_port=rest_port, pid=os.getpid(),
+                          mid=self.ipv8.overlays[0].my_peer.mid.hex(), pyipv8=importlib.metadata.version("pyipv8"))
 
     async def run(self, command: dict[str, Any]) -> Any:  # noqa: ANN401
         kind = command.get("cmd")
@@ -137,36 +131,9 @@ class Node:
             dht = self.ipv8.get_overlay(DHTDiscoveryCommunity)
             return len(await dht.store_peer())
         if kind == "stop":
-            if not self.stop_requested.done():
-                self.stop_requested.set_result("stop command")
+            self.shutdown.request("stop command")
             return None
         raise ValueError(f"unknown command {kind!r}")
-
-    async def answer(self, command: dict[str, Any]) -> None:
-        try:
-            result = await self.run(command)
-        except Exception as exc:  # noqa: BLE001 - reported to the test, which fails with it
-            emit("reply", id=command.get("id"), ok=False, error=f"{type(exc).__name__}: {exc}",
-                 traceback=traceback.format_exc())
-        else:
-            emit("reply", id=command.get("id"), ok=True, result=result)
-
-    async def read_commands(self) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while True:
-            line = await reader.readline()
-            if not line:
-                if not self.stop_requested.done():
-                    self.stop_requested.set_result("stdin closed")
-                return
-            try:
-                command = json.loads(line)
-            except ValueError:
-                emit("error", error=f"not JSON: {line!r}")
-                continue
-            loop.create_task(self.answer(command))
 
     async def stop(self) -> None:
         await self.rest.stop()
@@ -174,22 +141,12 @@ class Node:
 
 
 async def main() -> None:
-    loop = asyncio.get_running_loop()
     node = Node()
-    loop.call_later(float(CONFIG.get("deadline", 30.0)),
-                    lambda: node.stop_requested.done() or node.stop_requested.set_result("deadline"))
     await node.start()
-    commands = loop.create_task(node.read_commands())
-    reason = await node.stop_requested
-    commands.cancel()
-    try:
-        await asyncio.wait_for(node.stop(), 2.0)
-    except Exception as exc:  # noqa: BLE001 - we are leaving anyway
-        print(f"stopping pyipv8 failed: {exc!r}", file=sys.stderr)
-    emit("exit", reason=reason, refusals=loopback_guard.report())
+    reason = await command_loop.serve_until_shutdown(node.run, node.shutdown)
+    await command_loop.stop_within(node.stop(), 2.0, "stopping pyipv8")
+    command_loop.emit("exit", reason=reason, refusals=loopback_guard.report())
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
-    sys.stdout.flush()
-    os._exit(0)  # do not wait for stray executor threads
+    command_loop.run_to_exit(main())

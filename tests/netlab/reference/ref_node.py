@@ -22,13 +22,17 @@ import argparse
 import asyncio
 import dataclasses
 import hashlib
-import json
 import pathlib
 import sys
 import time
 from typing import Any
 
-import ipv8
+# The line-protocol plumbing (stdlib only) is shared with the interop drivers; see its module docstring.
+sys.path.insert(1, str(pathlib.Path(__file__).resolve().parents[2] / "interop" / "reference"))
+
+import command_loop  # noqa: E402
+
+import ipv8  # noqa: E402
 
 if "site-packages" not in pathlib.Path(ipv8.__file__).parts:
     sys.exit(f"ref_node.py needs pyipv8 from the reference venv, not {ipv8.__file__}")
@@ -48,9 +52,8 @@ NAME = "?"
 
 
 def emit(event: str, **fields: Any) -> None:  # noqa: ANN401
-    """One JSON event line on stdout."""
-    sys.stdout.write(json.dumps({"event": event, "node": NAME, "t": time.time(), **fields}) + "\n")
-    sys.stdout.flush()
+    """One JSON event line on stdout, naming this node and the wall-clock time the lab orders events by."""
+    command_loop.emit(event, node=NAME, t=time.time(), **fields)
 
 
 def text(address: Any) -> str:  # noqa: ANN401
@@ -163,21 +166,15 @@ async def run(args: argparse.Namespace) -> None:
          port=node.endpoint.get_address()[1], implementation="pyipv8 " + ipv8_version())
     community.bootstrap()
     observer = Observer(community, args.auto_send)
-    done = asyncio.Event()
+    shutdown = command_loop.Shutdown(args.lifetime)
 
     async def watch() -> None:
-        while not done.is_set():
+        while not shutdown.requested:
             observer.poll()
             await asyncio.sleep(0.05)
 
     async def commands() -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-        while True:
-            line = await reader.readline()
-            if not line:
-                break
+        async for line in command_loop.stdin_lines():
             words = line.decode(errors="replace").split()
             if words and words[0] == "send":
                 for peer in community.get_peers():
@@ -186,13 +183,10 @@ async def run(args: argparse.Namespace) -> None:
                 emit("peers", peers=[{"mid": p.mid.hex(), "address": text(p.address)} for p in community.get_peers()])
             elif words and words[0] == "quit":
                 break
-        done.set()
+        shutdown.request("done")
 
     tasks = [asyncio.ensure_future(watch()), asyncio.ensure_future(commands())]
-    try:
-        await asyncio.wait_for(done.wait(), args.lifetime)
-    except asyncio.TimeoutError:
-        pass
+    await shutdown.reason  # the end of stdin, ``quit``, or the end of the lifetime
     emit("stopped", why="done")
     for task in tasks:
         task.cancel()
