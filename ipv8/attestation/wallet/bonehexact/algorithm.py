@@ -7,7 +7,7 @@ import struct
 from typing import Any
 
 from ...identity_formats import IdentityAlgorithm
-from ..primitives.boneh import generate_keypair, key_fits_size
+from ..primitives.keyring import BonehKeys
 from ..primitives.randomness import RandomSource
 from ..primitives.structs import BonehPrivateKey, BonehPublicKey, pack_pair, unpack_pair
 from .attestation import (attest_sha256, attest_sha256_4, attest_sha512, binary_relativity_certainty,
@@ -33,7 +33,7 @@ def _unpack_response(response: bytes) -> int:
     return struct.unpack(">B", response)[0]
 
 
-class BonehExactAlgorithm(IdentityAlgorithm[BonehAttestation]):
+class BonehExactAlgorithm(BonehKeys, IdentityAlgorithm[BonehAttestation]):
     """
     Exact-value attestations over the Boneh-Goh-Nissim cryptosystem.
 
@@ -58,20 +58,6 @@ class BonehExactAlgorithm(IdentityAlgorithm[BonehAttestation]):
             msg = "Unknown hashing mode"
             raise RuntimeError(msg)
         self.attest_function, self.aggregate_reference = _HASH_MODES[spec["hash"]]
-
-    def generate_secret_key(self) -> BonehPrivateKey:
-        """A fresh private key (slow for large key sizes: call it from a worker thread)."""
-        return generate_keypair(self.key_size, self.rng)[1]
-
-    def load_secret_key(self, serialized: bytes) -> BonehPrivateKey | None:
-        """Read a private key; ``None`` if malformed or its modulus does not fit the format's key size."""
-        key = BonehPrivateKey.unserialize(serialized)
-        return key if key_fits_size(key, self.key_size) else None
-
-    def load_public_key(self, serialized: bytes) -> BonehPublicKey | None:
-        """Read a public key; ``None`` if malformed or its modulus does not fit the format's key size."""
-        key = BonehPublicKey.unserialize(serialized)
-        return key if key_fits_size(key, self.key_size) else None
 
     def get_attestation_class(self) -> type[BonehAttestation]:
         """Exact attestations are :class:`BonehAttestation` objects."""

@@ -7,7 +7,7 @@ import struct
 from typing import Any
 
 from ...identity_formats import IdentityAlgorithm
-from ..primitives.boneh import generate_keypair, key_fits_size
+from ..primitives.keyring import BonehKeys
 from ..primitives.randomness import RandomSource, random_bytes_int
 from ..primitives.structs import BonehPrivateKey, BonehPublicKey, pack_pair, unpack_pair
 from .attestation import create_attest_pair
@@ -30,7 +30,7 @@ def _safe_rndint(key_size: int, mod: int, rng: RandomSource | None = None) -> in
     return out
 
 
-class PengBaoRangeAlgorithm(IdentityAlgorithm[PengBaoAttestation]):
+class PengBaoRangeAlgorithm(BonehKeys, IdentityAlgorithm[PengBaoAttestation]):
     """
     Range attestations (Peng-Bao with Boudot sub-proofs) over the Boneh-Goh-Nissim group.
 
@@ -52,20 +52,6 @@ class PengBaoRangeAlgorithm(IdentityAlgorithm[PengBaoAttestation]):
             raise RuntimeError(msg)
         self.a = spec["min"]
         self.b = spec["max"]
-
-    def generate_secret_key(self) -> BonehPrivateKey:
-        """A fresh private key (call it from a worker thread)."""
-        return generate_keypair(self.key_size, self.rng)[1]
-
-    def load_secret_key(self, serialized: bytes) -> BonehPrivateKey | None:
-        """Read a private key; ``None`` if malformed or its modulus does not fit the format's key size."""
-        key = BonehPrivateKey.unserialize(serialized)
-        return key if key_fits_size(key, self.key_size) else None
-
-    def load_public_key(self, serialized: bytes) -> BonehPublicKey | None:
-        """Read a public key; ``None`` if malformed or its modulus does not fit the format's key size."""
-        key = BonehPublicKey.unserialize(serialized)
-        return key if key_fits_size(key, self.key_size) else None
 
     def get_attestation_class(self) -> type[PengBaoAttestation]:
         """Range attestations are :class:`PengBaoAttestation` objects."""
