@@ -229,17 +229,15 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
         self.exit_policy = ExitPolicy(lambda: self.settings.peer_flags, self.get_prefix())
         self.exit_resolver = settings.exit_resolver or HostResolver(clock=self.clock)
 
+        # Two messages travel bare (cells themselves, and the signed destroy); the rest inside cells.
         self.add_message_handler(CellPayload.msg_id, self.on_cell)
         self.add_message_handler(DestroyPayload, self.on_destroy)
-        self.add_cell_handler(DataPayload, self.on_data)
-        self.add_cell_handler(CreatePayload, self.on_create)
-        self.add_cell_handler(CreatedPayload, self.on_created)
-        self.add_cell_handler(ExtendPayload, self.on_extend)
-        self.add_cell_handler(ExtendedPayload, self.on_extended)
-        self.add_cell_handler(PingPayload, self.on_ping)
-        self.add_cell_handler(PongPayload, self.on_pong)
-        self.add_cell_handler(TestRequestPayload, self.on_test_request)
-        self.add_cell_handler(TestResponsePayload, self.on_test_response)
+        for payload_class, handler in ((DataPayload, self.on_data), (CreatePayload, self.on_create),
+                                       (CreatedPayload, self.on_created), (ExtendPayload, self.on_extend),
+                                       (ExtendedPayload, self.on_extended), (PingPayload, self.on_ping),
+                                       (PongPayload, self.on_pong), (TestRequestPayload, self.on_test_request),
+                                       (TestResponsePayload, self.on_test_response)):
+            self.add_cell_handler(payload_class, handler)
 
         self.logger.info("Exit settings: BT=%s, IPv8=%s", PEER_FLAG_EXIT_BT in settings.peer_flags,
                          PEER_FLAG_EXIT_IPV8 in settings.peer_flags)

@@ -472,20 +472,19 @@ class Swarm:
                  max_dht_lookup_interval: float = 120.0, *, clock: IReactorTime | None = None) -> None:
         """Create an empty swarm."""
         self.clock: IReactorTime = clock if clock is not None else get_reactor()
-        self.info_hash = info_hash
-        self.hops = hops
+        # What the swarm is and how we reach it: fixed for its life (a seeder has its key, a downloader None).
+        self.info_hash, self.hops, self.seeder_sk = info_hash, hops, seeder_sk
         self.lookup_func = lookup_func
-        self.seeder_sk = seeder_sk
+        # Introduction points older than max_ip_age are dropped; DHT lookups are spaced between the intervals.
         self.max_ip_age = max_ip_age
-        self.min_dht_lookup_interval = min_dht_lookup_interval
-        self.max_dht_lookup_interval = max_dht_lookup_interval
+        self.min_dht_lookup_interval, self.max_dht_lookup_interval = min_dht_lookup_interval, max_dht_lookup_interval
+        # What we know and when we last looked.
         self.intro_points: list[IntroductionPoint] = []
         self.connections: dict[int, tuple[Circuit, IntroductionPoint]] = {}
-        self.last_lookup: float = 0
-        self.last_dht_response: float = 0
+        self.last_lookup = self.last_dht_response = 0.0
         # Bytes of connections already removed, so the totals survive circuit turnover: [up, down].
         self.transfer_history = [0, 0]
-        self.logger = logging.getLogger(self.__class__.__name__)
+        self.logger = logging.getLogger(type(self).__name__)
 
     @property
     def seeding(self) -> bool:
