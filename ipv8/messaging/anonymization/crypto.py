@@ -88,6 +88,20 @@ DEFAULT_REPLAY_WINDOW = 1024
 #: Receivers (pyipv8, and this module's window) accept any fresh counter, so the hop can pick one the initiator
 #: never reaches.
 HOP_CANDIDATES_COUNTER = 1 << 63
+#: Counters below this are remembered with the tags of the cells that carried them, so that a few *different*,
+#: authentic cells reusing such a counter are still accepted (see :data:`NONCE_REUSES_PER_COUNTER`; counted in
+#: :meth:`SessionKeys.nonce_reuses`, not as drops).
+#:
+#: pyipv8 3.2.1 with its Rust endpoint (ipv8-rust-tunnels 0.1.53, the deployed network's data plane) sends the
+#: cells after a circuit's hops change with counter 2 again (its Python side overwrites the Rust side's
+#: counters): once per extension, so up to three cells carry counter 2 on a 3-hop circuit. pyipv8 has no replay
+#: check, so it never notices; a strict window would break every 2- and 3-hop circuit through a Rust peer
+#: (tests/interop/test_tunnel_interop.py). A replay is still refused: the same cell again has the same tag.
+#: Only the holder of the key can make a different authentic cell, so this lets no attacker in; it only
+#: tolerates the sender's own reuse.
+NONCE_REUSE_TOLERATED_BELOW = 16
+#: Distinct authentic cells accepted per such counter at most (the first one included).
+NONCE_REUSES_PER_COUNTER = 4
 
 #: :attr:`CryptoException.reason`: shorter than a counter and a tag.
 REASON_TOO_SHORT = "cell-too-short"
@@ -163,7 +177,7 @@ class ReplayError(CryptoException):
 class _Direction:
     """The state of one direction of :class:`SessionKeys`: key, salt, sending counter and receive window."""
 
-    __slots__ = ("aead", "key", "received", "salt", "sent", "top", "window")
+    __slots__ = ("aead", "first_tags", "key", "received", "reused", "salt", "sent", "top", "window")
 
     def __init__(self, key: bytes, salt: bytes, counter: int, window: int) -> None:
         self.set_key(key)
@@ -175,6 +189,10 @@ class _Direction:
         #: Slot ``c % window`` holds the last counter accepted there (None until the first cell). Starting as
         #: zeros makes counter 0 count as used: an honest sender never sends it (its first counter is 2).
         self.received: array[int] | None = None
+        #: Tags of the cells accepted with counters below NONCE_REUSE_TOLERATED_BELOW (made on first use).
+        self.first_tags: dict[int, list[bytes]] | None = None
+        #: How many cells reusing a low counter were accepted.
+        self.reused = 0
 
     def set_key(self, key: bytes) -> None:
         key = _exact_bytes(key, KEY_BYTES, "a session key")
@@ -263,7 +281,7 @@ class SessionKeys:
                 raise ReplayError(f"counter {counter} is older than the window ({window} below {top})",
                                   REASON_TOO_OLD, counter)
             if received[counter % window] == counter:
-                raise ReplayError(f"counter {counter} was already used", REASON_REPLAYED, counter)
+                return self._reused(state, counter, content)
         else:
             top = counter
         try:
@@ -273,7 +291,32 @@ class SessionKeys:
         # Only an authentic cell moves the window.
         received[counter % window] = counter
         state.top = top
+        if counter < NONCE_REUSE_TOLERATED_BELOW:
+            if state.first_tags is None:
+                state.first_tags = {}
+            state.first_tags[counter] = [content[-TAG_BYTES:]]
         return plaintext
+
+    @staticmethod
+    def _reused(state: _Direction, counter: int, content: bytes) -> bytes:
+        """A counter seen before: a replay, unless it is a tolerated reuse of a low counter (see
+        :data:`NONCE_REUSE_TOLERATED_BELOW`)."""
+        tags = state.first_tags.get(counter) if state.first_tags is not None else None
+        tag = content[-TAG_BYTES:]
+        if tags is None or tag in tags or len(tags) >= NONCE_REUSES_PER_COUNTER:
+            raise ReplayError(f"counter {counter} was already used", REASON_REPLAYED, counter)
+        try:
+            plaintext = state.aead.decrypt(state.salt + content[:COUNTER_BYTES], content[COUNTER_BYTES:], None)
+        except InvalidTag:
+            raise CryptoException("the cell does not authenticate", REASON_BAD_TAG) from None
+        tags.append(tag)
+        state.reused += 1
+        return plaintext
+
+    def nonce_reuses(self, direction: int) -> int:
+        """How many cells reusing a low counter were tolerated in ``direction`` (see
+        :data:`NONCE_REUSE_TOLERATED_BELOW`)."""
+        return self._by_direction[direction].reused
 
     # -- pyipv8's attributes -------------------------------------------------------------------------------
 

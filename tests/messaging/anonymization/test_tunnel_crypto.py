@@ -172,6 +172,33 @@ def test_replayed_cell_is_refused() -> None:
     assert receiver.decrypt_str(layer_at(2, FORWARD), FORWARD) == b"cell"
 
 
+def test_a_low_counter_reused_by_its_sender_is_tolerated_a_few_times() -> None:
+    """pyipv8 on its Rust endpoint sends several different cells with counter 2 (see
+    NONCE_REUSE_TOLERATED_BELOW): each distinct authentic one is accepted, up to NONCE_REUSES_PER_COUNTER;
+    the same cell again is still a replay, and so is any reuse of a higher counter."""
+    from ipv8.messaging.anonymization.crypto import NONCE_REUSE_TOLERATED_BELOW, NONCE_REUSES_PER_COUNTER
+    _, receiver = pair()
+    cells = [layer_at(2, FORWARD, b"cell %d" % number) for number in range(NONCE_REUSES_PER_COUNTER + 1)]
+    assert receiver.decrypt_str(cells[0], FORWARD) == b"cell 0"
+    refused(REASON_REPLAYED, receiver.decrypt_str, cells[0], FORWARD)
+    for number in range(1, NONCE_REUSES_PER_COUNTER):
+        assert receiver.decrypt_str(cells[number], FORWARD) == b"cell %d" % number
+        refused(REASON_REPLAYED, receiver.decrypt_str, cells[number], FORWARD)
+    refused(REASON_REPLAYED, receiver.decrypt_str, cells[-1], FORWARD)
+    assert receiver.nonce_reuses(FORWARD) == NONCE_REUSES_PER_COUNTER - 1
+    # A forged cell with a reused counter does not authenticate, and is not counted.
+    forged = bytearray(layer_at(2, FORWARD, b"other"))
+    forged[-1] ^= 1
+    _, fresh = pair()
+    fresh.decrypt_str(cells[0], FORWARD)
+    refused(REASON_BAD_TAG, fresh.decrypt_str, bytes(forged), FORWARD)
+    assert fresh.nonce_reuses(FORWARD) == 0
+    # Higher counters get no such tolerance.
+    high = NONCE_REUSE_TOLERATED_BELOW
+    assert receiver.decrypt_str(layer_at(high, FORWARD, b"a"), FORWARD) == b"a"
+    refused(REASON_REPLAYED, receiver.decrypt_str, layer_at(high, FORWARD, b"b"), FORWARD)
+
+
 def test_counter_zero_is_refused() -> None:
     """No honest sender uses counter 0 (the first is 2): it starts out as used. Built here by hand."""
     _, receiver = pair()
