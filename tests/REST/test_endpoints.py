@@ -151,6 +151,24 @@ class TestIsolation(TwoSessions):
         self.assertEqual(result.json["error_code"], "NoTunnelCommunity")
         self.assertIn("tunnel community", result.json["error"])
 
+    async def test_exit_node_is_walked_to_by_the_tunnel_community(self) -> None:
+        from twisted.internet.task import Clock
+
+        from ipv8.messaging.anonymization.community import TunnelCommunity, TunnelSettings
+        tunnel = TunnelCommunity(TunnelSettings(my_peer=self.session.keys["me"], endpoint=self.session.endpoint,
+                                                network=self.session.network, clock=Clock()))
+        self.addCleanup(tunnel.unload)
+        walked: list[Any] = []
+        tunnel.walk_to = walked.append
+        self.session.overlays.append(tunnel)
+        try:
+            address = self.other_endpoint.wan_address
+            result = await self.client.post("/isolation", {"ip": address[0], "port": address[1], "exitnode": True})
+        finally:
+            self.session.overlays.remove(tunnel)
+        self.assertEqual((result.status, result.json), (200, {"success": True}))
+        self.assertEqual(walked, [address])
+
     async def test_bad_requests(self) -> None:
         for body, message in [({"ip": "localhost", "port": 9, "bootstrapnode": True}, "not an IPv4 or IPv6"),
                               ({"ip": "127.0.0.1", "port": 0, "bootstrapnode": True}, "body.port"),
