@@ -24,7 +24,6 @@ This script only *uses* pyipv8; none of its code ends up in txipv8.
 import asyncio
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import os
 import sys
@@ -34,33 +33,10 @@ REFERENCE_DISTRIBUTION = "pyipv8"
 REFERENCE_VERSION = "3.2.1"
 
 
-def _refuse(reason: str) -> None:
-    sys.stderr.write(
-        f"make_vectors.py: {reason}\n"
-        f"These vectors must come from {REFERENCE_DISTRIBUTION} {REFERENCE_VERSION}. Run it with the reference venv:\n"
-        f"    .venv-ref/bin/python tests/vectors/make_vectors.py tests/vectors   (or: make vectors)\n")
-    raise SystemExit(2)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.reference_interpreter import require_reference  # noqa: E402
 
-
-def _check_reference() -> None:
-    """Make sure ``import ipv8`` gives pyipv8 3.2.1 and not txipv8 (whose package has the same name)."""
-    # The repository root holds txipv8's own ``ipv8`` package: never let it shadow the reference.
-    repo_root = Path(__file__).resolve().parents[2]
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != repo_root]
-    try:
-        version = importlib.metadata.version(REFERENCE_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        _refuse(f"the distribution {REFERENCE_DISTRIBUTION!r} is not installed in {sys.prefix}.")
-    if version != REFERENCE_VERSION:
-        _refuse(f"found {REFERENCE_DISTRIBUTION} {version}, expected exactly {REFERENCE_VERSION}.")
-    import ipv8  # noqa: PLC0415
-    expected_dir = Path(str(importlib.metadata.distribution(REFERENCE_DISTRIBUTION).locate_file("ipv8"))).resolve()
-    if Path(ipv8.__file__).resolve().parent != expected_dir:
-        _refuse(f"'import ipv8' loads {ipv8.__file__}, which is not the {REFERENCE_DISTRIBUTION} copy in "
-                f"{expected_dir}.")
-
-
-_check_reference()
+require_reference(__file__, ".venv-ref/bin/python tests/vectors/make_vectors.py tests/vectors   (or: make vectors)")
 
 # pylint: disable=wrong-import-position
 from ipv8.community import Community, CommunitySettings  # noqa: E402

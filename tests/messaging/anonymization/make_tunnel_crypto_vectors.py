@@ -34,33 +34,10 @@ from unittest import mock
 
 REFERENCE_DISTRIBUTION = "pyipv8"
 REFERENCE_VERSION = "3.2.1"
-COMMAND = ("    .venv-ref/bin/python tests/messaging/anonymization/make_tunnel_crypto_vectors.py "
-           "tests/messaging/anonymization/tunnel_crypto_vectors.json\n")
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from tests.reference_interpreter import require_reference  # noqa: E402
 
-
-def _refuse(reason: str) -> None:
-    sys.stderr.write(f"make_tunnel_crypto_vectors.py: {reason}\n"
-                     f"These vectors must come from {REFERENCE_DISTRIBUTION} {REFERENCE_VERSION}; run:\n{COMMAND}")
-    raise SystemExit(2)
-
-
-def _check_reference() -> None:
-    """Make sure ``import ipv8`` is pyipv8 3.2.1, not txipv8 (whose package has the same name)."""
-    repo_root = Path(__file__).resolve().parents[3]
-    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != repo_root]
-    try:
-        version = importlib.metadata.version(REFERENCE_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        _refuse(f"{REFERENCE_DISTRIBUTION} is not installed in {sys.prefix}")
-    if version != REFERENCE_VERSION:
-        _refuse(f"found {REFERENCE_DISTRIBUTION} {version}, need exactly {REFERENCE_VERSION}")
-    import ipv8  # noqa: PLC0415
-    expected = Path(str(importlib.metadata.distribution(REFERENCE_DISTRIBUTION).locate_file("ipv8"))).resolve()
-    if Path(ipv8.__file__).resolve().parent != expected:
-        _refuse(f"'import ipv8' loads {ipv8.__file__}, not the {REFERENCE_DISTRIBUTION} copy in {expected}")
-
-
-_check_reference()
+require_reference(__file__, ".venv-ref/bin/python tests/messaging/anonymization/make_tunnel_crypto_vectors.py tests/messaging/anonymization/tunnel_crypto_vectors.json")
 
 # pylint: disable=wrong-import-position
 from ipv8.keyvault.private.openssl import OpenSSLSK  # noqa: E402
