@@ -181,6 +181,17 @@ class TrustChainBlock:
                 cls.from_fields([getattr(payload, name + "2") for name in BLOCK_FIELDS]))
 
     @classmethod
+    def from_row(cls, row: Sequence[Any]) -> TrustChainBlock:  # noqa: ANN401
+        """A block from a database row (type, transaction, the seven other wire fields in order, insert time,
+        hash) that was checked when it was stored: no field checks, no hashing."""
+        block = cls.__new__(cls)
+        (block.type, block.encoded_transaction, block.public_key, block.sequence_number, block.link_public_key,
+         block.link_sequence_number, block.previous_hash, block.signature, block.timestamp, block.insert_time,
+         block.hash) = row
+        block._transaction = _UNDECODED
+        return block
+
+    @classmethod
     def unpack(cls, data: bytes, offset: int = 0, check_transaction: bool = True) -> tuple[TrustChainBlock, int]:
         """Read one packed block from ``data`` at ``offset``; return it and the offset after it.
 
@@ -294,20 +305,26 @@ class TrustChainBlock:
         return ValidationResult.valid, []
 
     def validate(self, database: _ChainSource, now_ms: int | None = None,
-                 max_future_ms: int = 10 * 60 * 1000) -> ValidationResult:
+                 max_future_ms: int = 10 * 60 * 1000, signature_valid: bool | None = None) -> ValidationResult:
         """Judge this block against what ``database`` holds (which is not changed).
 
         The state says how much could be checked (``valid`` needs both neighbours; ``partial_*`` when one is
         missing; ``no_info`` when nothing of this chain is known) or ``invalid`` with the reasons. With
-        ``now_ms`` a timestamp more than ``max_future_ms`` ahead is refused too.
+        ``now_ms`` a timestamp more than ``max_future_ms`` ahead is refused too. ``signature_valid`` passes
+        the outcome of a signature check done elsewhere (in a batch, or because we signed the block
+        ourselves); None checks it here.
         """
         result = ValidationResult()
-        known = database.get(self.public_key, self.sequence_number)
+        neighbours = getattr(database, "get_neighbours", None)
+        if neighbours is not None:
+            previous, known, following = neighbours(self)
+        else:
+            known = database.get(self.public_key, self.sequence_number)
+            previous = database.get_block_before(self)
+            following = database.get_block_after(self)
         link = database.get_linked(self)
-        previous = database.get_block_before(self)
-        following = database.get_block_after(self)
         self._reachable_level(previous, following, result)
-        self._check_invariants(database, result, now_ms, max_future_ms)
+        self._check_invariants(database, result, now_ms, max_future_ms, signature_valid)
         self._check_against_known(known, result)
         self._check_link(database, link, result)
         self._check_neighbours(previous, following, result)
@@ -331,7 +348,7 @@ class TrustChainBlock:
             result.state = ValidationResult.partial
 
     def _check_invariants(self, database: _ChainSource, result: ValidationResult, now_ms: int | None,
-                          max_future_ms: int) -> None:
+                          max_future_ms: int, signature_valid: bool | None = None) -> None:
         state, errors = self.validate_transaction(database)
         if state != ValidationResult.valid:
             result.state = state
@@ -346,7 +363,7 @@ class TrustChainBlock:
             result.err("future_timestamp", "timestamp lies too far in the future")
         if _public_key(self.public_key) is None:
             result.err("invalid_public_key", "public key cannot be loaded")
-        elif not self.has_valid_signature():
+        elif not (self.has_valid_signature() if signature_valid is None else signature_valid):
             result.err("invalid_signature", "signature does not verify")
         if self.link_public_key != EMPTY_PK and _public_key(self.link_public_key) is None:
             result.err("invalid_link_public_key", "counterparty public key cannot be loaded")

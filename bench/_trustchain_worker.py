@@ -1,0 +1,71 @@
+"""The countersigning side of ``bench/trustchain.py``: one TrustChain node in its own process.
+
+Started by the benchmark with ``.venv/bin/python bench/_trustchain_worker.py '<JSON settings>'``. It opens a
+UDP socket on 127.0.0.1, runs a ``TrustChainCommunity`` that countersigns every ``bench`` proposal, prints
+one JSON line (``address``, ``public_key``) and runs until its stdin closes; then it prints a second line
+with its chain length and the CPU seconds it used.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(BENCH_DIR))
+sys.path.insert(1, os.path.join(os.path.dirname(BENCH_DIR), "tests", "interop", "reference"))
+
+import loopback_guard
+
+loopback_guard.install()
+
+from twisted.internet import reactor, stdio
+from twisted.internet.protocol import Protocol
+
+from ipv8.attestation.trustchain.community import TrustChainCommunity
+from ipv8.attestation.trustchain.listener import BlockListener
+from ipv8.keyvault.crypto import default_eccrypto
+from ipv8.messaging.addresses import UDPv4Address
+from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint
+from ipv8.peer import Peer
+from ipv8.peerdiscovery.network import Network
+
+
+class SignEverything(BlockListener):
+    def should_sign(self, block: object) -> bool:
+        return True
+
+
+class UntilStdinCloses(Protocol):
+    def __init__(self, community: TrustChainCommunity) -> None:
+        self.community = community
+
+    def connectionLost(self, reason: object = None) -> None:
+        print(json.dumps({"chain_length": self.community.get_chain_length(), "cpu": time.process_time()}),
+              flush=True)
+        reactor.callLater(0, reactor.stop)
+
+
+async def start(settings: dict) -> None:
+    endpoint = UDPEndpoint(port=0, ip="127.0.0.1")
+    await endpoint.open()
+    loopback_guard.guard_endpoint(endpoint)
+    key = default_eccrypto.generate_key("curve25519")
+    address = UDPv4Address(*endpoint.get_address())
+    community = TrustChainCommunity(TrustChainCommunity.settings_class(
+        my_peer=Peer(key, address), endpoint=endpoint, network=Network(), **settings))
+    community.add_listener(SignEverything(), [b"bench"])
+    stdio.StandardIO(UntilStdinCloses(community))
+    print(json.dumps({"address": list(address), "public_key": key.pub().key_to_bin().hex()}), flush=True)
+
+
+def main() -> None:
+    settings = json.loads(sys.argv[1])
+    from twisted.internet.defer import ensureDeferred
+    reactor.callWhenRunning(lambda: ensureDeferred(start(settings)))
+    reactor.run()
+
+
+if __name__ == "__main__":
+    main()

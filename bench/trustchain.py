@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""TrustChain: validation speed, signed pairs per second over UDP, crawling, database size per block.
+
+Four measurements (issue 15's targets in brackets):
+
+* ``validate``: a chain of ``--blocks`` (100,000) signed blocks checked three ways: block by block against
+  the sqlite database holding them (``TrustChainBlock.validate(db)``, on the first 10,000 blocks only, as
+  1.x does it), with :func:`~ipv8.attestation.trustchain.memory.validate_chain` on one thread and on two
+  [100k blocks in < 10 s]. The raw Ed25519 verification rate is the floor every path pays per block.
+* ``pairs``: two nodes in two processes over UDP on 127.0.0.1 sign ``--pairs`` proposal/agreement pairs:
+  the proposer keeps ``--window`` proposals outstanding (and, for comparison, one at a time); a pair counts
+  when the agreement is back, validated and stored on both sides [>= 2,000 pairs/s]. Afterwards the
+  proposer's database is audited (every block must validate).
+* ``crawl``: a third node crawls the countersigner's chain (``crawl_chain``) [100k blocks in < 30 s]; both
+  sides use ``max_crawl_batch`` 50 (1.x: 10).
+* ``db``: bytes of database file per stored block.
+
+With ``--reference`` pyipv8 1.10.0 (``.venv-ipv8-1x``, ``make legacy-1x-venv``) measures the same things
+its own way in a subprocess (``bench/reference/trustchain_1x.py``): block-by-block validation against its
+database and pairs between two 1.10 nodes in one process, one at a time.
+
+Usage: ``.venv/bin/python bench/trustchain.py [--quick] [--reference] [--markdown] [--blocks N] [--pairs N]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, BENCH_DIR)
+sys.path.insert(1, REPO_ROOT)
+sys.path.insert(2, os.path.join(REPO_ROOT, "tests", "interop", "reference"))
+
+from _harness import (
+    clean_environment,
+    machine_description,
+    run_reference,
+    use_project_interpreter,
+)
+
+use_project_interpreter()
+
+import loopback_guard
+
+loopback_guard.install()
+
+from twisted.internet import reactor
+from twisted.internet.defer import DeferredSemaphore, ensureDeferred, gatherResults
+
+from ipv8.attestation.trustchain.block import TrustChainBlock
+from ipv8.attestation.trustchain.community import TrustChainCommunity
+from ipv8.attestation.trustchain.database import TrustChainDB
+from ipv8.attestation.trustchain.memory import (
+    MemoryChainStore,
+    validate_chain,
+    validate_database,
+)
+from ipv8.keyvault.crypto import default_eccrypto
+from ipv8.messaging.addresses import UDPv4Address
+from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint
+from ipv8.peer import Peer
+from ipv8.peerdiscovery.network import Network
+
+LEGACY_1X_PYTHON = os.path.join(REPO_ROOT, ".venv-ipv8-1x", "bin", "python")
+#: Settings of both benchmark nodes: limits meant against strangers must not throttle the measured flow.
+NODE_SETTINGS = {"broadcast_rate_limit": 100_000.0, "crawl_rate_limit": 100_000.0, "max_crawl_batch": 50,
+                 "max_pending_countersigns": 256, "max_pending_signatures": 1024}
+
+
+def timed(work: Any) -> tuple[Any, float, float]:
+    """``work()``'s result, its wall seconds and the CPU seconds of this process meanwhile."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = work()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def make_chain(count: int) -> list[TrustChainBlock]:
+    """``count`` proposals of one key to another, each properly signed and chained."""
+    key, other = default_eccrypto.generate_key("curve25519"), default_eccrypto.generate_key("curve25519")
+    public_key, other_key = key.pub().key_to_bin(), other.pub().key_to_bin()
+    store = MemoryChainStore()
+    blocks = []
+    for number in range(count):
+        block = TrustChainBlock.create(b"bench", {"number": number, "up": 1024}, store, public_key,
+                                       link_pk=other_key, timestamp=1_700_000_000_000 + number)
+        block.sign(key)
+        store.add(block)
+        blocks.append(block)
+    return blocks
+
+
+def bench_validation(count: int) -> dict[str, Any]:
+    blocks, made, _ = timed(lambda: make_chain(count))
+    print(f"  made {count} signed blocks in {made:.1f} s", file=sys.stderr)
+    figures: dict[str, Any] = {"blocks": count}
+    _, wall, cpu = timed(lambda: [block.has_valid_signature() for block in blocks])
+    figures["verify_only"] = {"per_s": count / wall, "cpu_per_s": count / cpu}
+    sample = blocks[:min(count, 10_000)]
+    with tempfile.TemporaryDirectory() as directory:
+        db = TrustChainDB(os.path.join(directory, "tc.db"))
+        db.add_blocks(sample)
+        results, wall, cpu = timed(lambda: [block.validate(db) for block in sample])
+        assert all(result.acceptable for result in results)
+        figures["sqlite"] = {"blocks": len(sample), "per_s": len(sample) / wall, "cpu_per_s": len(sample) / cpu}
+        db.close()
+    for workers in (1, 2):
+        results, wall, cpu = timed(lambda: validate_chain(blocks, workers=workers))  # noqa: B023
+        assert all(result.acceptable for result in results)
+        figures[f"memory_{workers}"] = {"seconds": wall, "per_s": count / wall, "cpu_s": cpu}
+    return figures
+
+
+def start_worker(db_path: str) -> tuple[subprocess.Popen, dict[str, Any]]:
+    worker = subprocess.Popen([sys.executable, os.path.join(BENCH_DIR, "_trustchain_worker.py"),
+                               json.dumps({**NODE_SETTINGS, "working_directory": db_path})],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=clean_environment())
+    line = worker.stdout.readline()
+    if not line:
+        raise SystemExit("the countersigning worker did not start")
+    return worker, json.loads(line)
+
+
+async def open_node(directory: str, **extra: Any) -> TrustChainCommunity:
+    endpoint = UDPEndpoint(port=0, ip="127.0.0.1")
+    await endpoint.open()
+    loopback_guard.guard_endpoint(endpoint)
+    key = default_eccrypto.generate_key("curve25519")
+    return TrustChainCommunity(TrustChainCommunity.settings_class(
+        my_peer=Peer(key, UDPv4Address(*endpoint.get_address())), endpoint=endpoint, network=Network(),
+        working_directory=directory, **{**NODE_SETTINGS, **extra}))
+
+
+async def sign_pairs(proposer: TrustChainCommunity, peer: Peer, count: int, window: int) -> float:
+    limit = DeferredSemaphore(window)
+    start = time.perf_counter()
+    await gatherResults([limit.run(proposer.sign_block, peer, block_type=b"bench", transaction={"n": number})
+                         for number in range(count)], consumeErrors=True)
+    return time.perf_counter() - start
+
+
+async def bench_network(pairs: int, window: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {"pairs": pairs, "window": window}
+    with tempfile.TemporaryDirectory() as directory:
+        worker, hello = start_worker(os.path.join(directory, "worker"))
+        try:
+            counterpart = Peer(bytes.fromhex(hello["public_key"]), UDPv4Address(*hello["address"]))
+            proposer = await open_node(os.path.join(directory, "proposer"))
+            cpu = time.process_time()
+            seconds = await sign_pairs(proposer, counterpart, pairs, window)
+            figures["windowed"] = {"seconds": seconds, "per_s": pairs / seconds,
+                                   "proposer_cpu_s": time.process_time() - cpu}
+            one_at_a_time = max(pairs // 5, 50)
+            seconds = await sign_pairs(proposer, counterpart, one_at_a_time, 1)
+            figures["sequential"] = {"pairs": one_at_a_time, "per_s": one_at_a_time / seconds}
+            verdicts, wall, _ = timed(lambda: validate_database(proposer.persistence))
+            figures["audit"] = {"blocks": len(verdicts), "all_valid": all(v.acceptable for v in verdicts.values()),
+                                "seconds": wall}
+            # A third node crawls the countersigner's whole chain.
+            crawler = await open_node(os.path.join(directory, "crawler"))
+            total = pairs + one_at_a_time
+            start = time.perf_counter()
+            await crawler.crawl_chain(counterpart, latest_block_num=total)
+            seconds = time.perf_counter() - start
+            got = crawler.persistence.get_number_of_known_blocks(counterpart.public_key.key_to_bin())
+            figures["crawl"] = {"blocks": got, "expected": total, "seconds": seconds, "per_s": got / seconds}
+            stored = proposer.persistence.get_number_of_known_blocks()
+            db_file = os.path.join(directory, "proposer", "sqlite", "trustchain.db")
+            await proposer.unload()
+            await crawler.unload()
+            await proposer.endpoint.close()
+            await crawler.endpoint.close()
+            size = sum(os.path.getsize(path) for path in (db_file, db_file + "-wal") if os.path.exists(path))
+            figures["db"] = {"blocks": stored, "bytes": size, "bytes_per_block": size / max(stored, 1)}
+        finally:
+            worker.stdin.close()
+            last = worker.stdout.readline()
+            worker.wait(10)
+        figures["worker"] = json.loads(last) if last else {}
+    return figures
+
+
+def run_network(pairs: int, window: int) -> dict[str, Any]:
+    outcome: dict[str, Any] = {}
+
+    def done(result: Any) -> None:
+        outcome["result"] = result
+        reactor.stop()
+
+    reactor.callWhenRunning(lambda: ensureDeferred(bench_network(pairs, window)).addBoth(done))
+    reactor.run()
+    if not isinstance(outcome.get("result"), dict):
+        raise SystemExit(f"the network benchmark failed: {outcome.get('result')}")
+    return outcome["result"]
+
+
+def print_report(ours: dict[str, Any], reference: dict[str, Any] | None, markdown: bool) -> None:
+    validation, network = ours["validate"], ours["network"]
+    rows = [
+        ("Ed25519 verify only (floor per block)", f"{validation['verify_only']['per_s']:,.0f} /s", ""),
+        (f"validate block by block vs sqlite ({validation['sqlite']['blocks']:,} blocks)",
+         f"{validation['sqlite']['per_s']:,.0f} blocks/s",
+         f"{reference['validate_per_s']:,.0f} blocks/s" if reference else ""),
+        (f"validate_chain, 1 thread ({validation['blocks']:,} blocks)",
+         f"{validation['memory_1']['seconds']:.1f} s ({validation['memory_1']['per_s']:,.0f}/s)", ""),
+        (f"validate_chain, 2 threads ({validation['blocks']:,} blocks)",
+         f"{validation['memory_2']['seconds']:.1f} s ({validation['memory_2']['per_s']:,.0f}/s)", ""),
+        (f"pairs over UDP, 2 processes, window {network['window']}",
+         f"{network['windowed']['per_s']:,.0f} pairs/s", ""),
+        ("pairs over UDP, one at a time", f"{network['sequential']['per_s']:,.0f} pairs/s",
+         f"{reference['pairs_per_s']:,.0f} pairs/s (1 process)" if reference else ""),
+        (f"audit of the proposer's database ({network['audit']['blocks']:,} blocks)",
+         f"{'all valid' if network['audit']['all_valid'] else 'INVALID BLOCKS'}, {network['audit']['seconds']:.2f} s",
+         ""),
+        (f"crawl {network['crawl']['blocks']:,}/{network['crawl']['expected']:,} blocks",
+         f"{network['crawl']['seconds']:.1f} s ({network['crawl']['per_s']:,.0f} blocks/s)", ""),
+        ("database bytes per block", f"{network['db']['bytes_per_block']:,.0f}",
+         f"{reference['db_bytes_per_block']:,.0f}" if reference else ""),
+    ]
+    header = ("measurement", "txipv8", "pyipv8 1.10" if reference else "")
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|---|---|---|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+    else:
+        for row in (header, *rows):
+            print(f"{row[0]:<62} {row[1]:<28} {row[2]}")
+    print(f"\n{machine_description()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for smoke checks")
+    parser.add_argument("--reference", action="store_true", help="also run pyipv8 1.10.0")
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--blocks", type=int, default=None, help="chain length to validate (100000)")
+    parser.add_argument("--pairs", type=int, default=None, help="pairs to sign (5000)")
+    parser.add_argument("--window", type=int, default=32, help="outstanding proposals (32)")
+    parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    args = parser.parse_args()
+    blocks = args.blocks or (3_000 if args.quick else 100_000)
+    pairs = args.pairs or (300 if args.quick else 5_000)
+    reference = None
+    if args.reference:
+        if not os.access(LEGACY_1X_PYTHON, os.X_OK):
+            raise SystemExit(f"{LEGACY_1X_PYTHON} not found: run `make legacy-1x-venv`")
+        print("pyipv8 1.10 ...", file=sys.stderr)
+        reference = run_reference(LEGACY_1X_PYTHON, "trustchain_1x.py",
+                                  ["--quick"] if args.quick else [], timeout=900)
+    print("validation ...", file=sys.stderr)
+    ours = {"validate": bench_validation(blocks)}
+    print("pairs, crawl, database ...", file=sys.stderr)
+    ours["network"] = run_network(pairs, args.window)
+    if args.json:
+        print(json.dumps({"txipv8": ours, "pyipv8_1_10": reference}, indent=1))
+    print_report(ours, reference, args.markdown)
+    refusals = sum(loopback_guard.REFUSALS.values())
+    if refusals:
+        raise SystemExit(f"the loopback guard refused {refusals} attempts to leave 127.0.0.1")
+
+
+if __name__ == "__main__":
+    main()

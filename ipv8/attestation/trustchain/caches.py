@@ -1,0 +1,93 @@
+"""Request caches of the TrustChain community: our proposals waiting for a countersignature, our crawls."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.internet.defer import Deferred
+
+from ...requestcache import NumberCache
+from . import TrustChainError
+
+if TYPE_CHECKING:
+    from ...types import Address
+    from .block import TrustChainBlock
+    from .community import TrustChainCommunity
+
+
+class HalfBlockSignCache(NumberCache):
+    """One of our proposals, sent to its counterparty, waiting for the agreement.
+
+    Numbered by the proposal's sequence number (unique in our chain). Every ``sign_retry_interval`` seconds
+    without an answer the proposal is sent again; after ``sign_attempts`` sends :attr:`deferred` fails with
+    :class:`~ipv8.attestation.trustchain.TrustChainError`. It fires with ``(proposal, agreement)``.
+    """
+
+    name = "sign"
+
+    def __init__(self, community: TrustChainCommunity, block: TrustChainBlock, address: Address,
+                 deferred: Deferred | None = None, attempt: int = 1) -> None:
+        super().__init__(community.request_cache, self.name, block.sequence_number)
+        self.community = community
+        self.block = block
+        self.address = address
+        self.deferred: Deferred = Deferred() if deferred is None else deferred
+        self.attempt = attempt
+
+    @property
+    def timeout_delay(self) -> float:
+        return float(self.community.settings.sign_retry_interval)
+
+    def on_timeout(self) -> None:
+        if self.deferred.called:
+            return
+        if self.attempt >= self.community.settings.sign_attempts:
+            self.deferred.errback(TrustChainError(f"no countersignature for block {self.block.sequence_number} "
+                                                  f"after {self.attempt} attempts"))
+            return
+        # This cache has been removed already, so a new one can take the same number right away.
+        follow_up = HalfBlockSignCache(self.community, self.block, self.address, self.deferred, self.attempt + 1)
+        if self.community.request_cache.add(follow_up) is None:
+            self.deferred.errback(TrustChainError("the TrustChain community is shutting down"))
+            return
+        self.community.send_block(self.block, address=self.address)
+
+
+class CrawlRequestCache(NumberCache):
+    """One crawl request of ours: collects the blocks of the answer until all came or the time is up.
+
+    Only answers from ``address`` count, and at most ``max_blocks`` of them (the sender states the total,
+    we do not trust it beyond that). :attr:`deferred` fires with the list of valid blocks received
+    (possibly empty); it never fails.
+    """
+
+    name = "crawl"
+
+    def __init__(self, community: TrustChainCommunity, crawl_id: int, address: Address, max_blocks: int) -> None:
+        super().__init__(community.request_cache, self.name, crawl_id)
+        self.community = community
+        self.address = address
+        self.max_blocks = max_blocks
+        self.blocks: list[TrustChainBlock] = []
+        self.answers = 0
+        self.deferred: Deferred = Deferred()
+
+    @property
+    def timeout_delay(self) -> float:
+        return float(self.community.settings.crawl_timeout)
+
+    def answered(self, total_count: int) -> None:
+        """Count one answer message; finish when the announced total (or our cap) has arrived."""
+        self.answers += 1
+        if self.answers >= min(total_count, self.max_blocks):
+            self.finish()
+
+    def finish(self) -> None:
+        """Stop waiting and fire with what arrived."""
+        if self.community.request_cache.get(self.name, self.number) is self:
+            self.community.request_cache.pop(self.name, self.number)
+        if not self.deferred.called:
+            self.deferred.callback(self.blocks)
+
+    def on_timeout(self) -> None:
+        if not self.deferred.called:
+            self.deferred.callback(self.blocks)
