@@ -182,6 +182,17 @@ def _short(value: object) -> str:
 
 # -- settings and constructors ------------------------------------------------------------------------
 
+def _setter_annotation(prop: property, owner: type) -> object:
+    """The annotation of the value a property's setter takes (``Any`` when it has none)."""
+    try:
+        parameters = list(inspect.signature(prop.fset).parameters.values())
+    except (TypeError, ValueError):
+        return Any
+    if len(parameters) < 2 or parameters[1].annotation is inspect.Parameter.empty:
+        return Any
+    return _resolve(parameters[1].annotation, prop.fset)
+
+
 def _settings_fields(settings_class: type) -> dict[str, tuple[object, object]]:
     """``name -> (annotation, default)`` of every setting a settings class declares, base classes included."""
     fields: dict[str, tuple[object, object]] = {}
@@ -191,8 +202,15 @@ def _settings_fields(settings_class: type) -> dict[str, tuple[object, object]]:
         for name, annotation in vars(klass).get("__annotations__", {}).items():
             fields[name] = (_resolve(annotation, klass), vars(klass).get(name, inspect.Parameter.empty))
         for name, default in vars(klass).items():
-            if name.startswith("_") or callable(default) or isinstance(default, (classmethod, staticmethod,
-                                                                                  property)):
+            if name.startswith("_"):
+                continue
+            if isinstance(default, property):
+                # A settable property is a setting too (TunnelSettings.peer_flags, as in pyipv8): the value it is
+                # checked against is what its setter is annotated to take.
+                if default.fset is not None:
+                    fields[name] = (_setter_annotation(default, klass), inspect.Parameter.empty)
+                continue
+            if callable(default) or isinstance(default, (classmethod, staticmethod)):
                 continue
             fields.setdefault(name, (Any, default))
     return fields

@@ -269,6 +269,10 @@ class IPv8:
         if enable_statistics:
             from .messaging.interfaces.statistics_endpoint import StatisticsEndpoint
             self.endpoint = StatisticsEndpoint(self.endpoint)
+        if any(spec.get("initialize", {}).get("anonymize") for spec in configuration["overlays"]):
+            # As pyipv8: an overlay that wants anonymity needs the endpoint that sends through circuits.
+            from .messaging.anonymization.endpoint import TunnelEndpoint
+            self.endpoint = TunnelEndpoint(self.endpoint)
         self.network = Network()
 
         self.working_directory: str = configuration["working_directory"]
@@ -429,6 +433,27 @@ class IPv8:
                            if strategy.overlay is not instance]
         self.scheduler.strategies_changed()
         return maybe_deferred(instance.unload)
+
+    def produce_anonymized_endpoint(self) -> Deferred:
+        """A new, open endpoint that can send through circuits (pyipv8's method).
+
+        It is a :class:`~ipv8.messaging.anonymization.endpoint.TunnelEndpoint` around a UDP socket on a free
+        port of the configured ``UDPIPv4`` address; give it a TunnelCommunity (``set_tunnel_community``) and
+        create the communities that should be anonymous on it with ``anonymize=True``.
+
+        :returns: a Deferred firing with the endpoint, or failing with :class:`IPv8StartError` if the socket
+            could not be opened.
+        """
+        from .messaging.anonymization.endpoint import TunnelEndpoint
+        from .messaging.interfaces.udp.endpoint import UDPEndpoint
+        ipv4 = next((spec for spec in interface_specs(self.configuration) if spec["interface"] == "UDPIPv4"), None)
+        base = UDPEndpoint(port=0, ip=ipv4["ip"] if ipv4 is not None else "0.0.0.0", reactor=self._reactor)
+
+        def opened(success: object) -> TunnelEndpoint:
+            if success is False:
+                raise IPv8StartError("Could not open a UDP socket for an anonymized endpoint")
+            return TunnelEndpoint(base)
+        return maybe_deferred(base.open).addCallback(opened)
 
     # -- life cycle --------------------------------------------------------------------------------
 

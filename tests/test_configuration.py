@@ -400,3 +400,16 @@ def test_check_configuration_uses_extra_communities_and_their_strategies() -> No
         check_configuration(config, {"TunedCommunity": TunedCommunity})
     # Unknown overlay classes are left for the service, which names them in its own error.
     check_configuration(config, {})
+
+
+def test_settable_properties_are_settings() -> None:
+    """TunnelSettings' peer flags are a property (as in pyipv8): a configuration may set them, checked by type."""
+    from ipv8.messaging.anonymization.community import TunnelSettings
+    from ipv8.messaging.anonymization.tunnel import PEER_FLAG_EXIT_IPV8, PEER_FLAG_RELAY
+
+    check_settings(TunnelSettings, {"peer_flags": [PEER_FLAG_RELAY, PEER_FLAG_EXIT_IPV8], "max_relay_early": 4,
+                                    "become_exitnode": True}, "overlays[0].initialize")
+    with pytest.raises(ConfigurationError, match=r"peer_flags: must be a list"):
+        check_settings(TunnelSettings, {"peer_flags": "relay"}, "overlays[0].initialize")
+    with pytest.raises(ConfigurationError, match=r"peer_flags\[1\]: must be an integer"):
+        check_settings(TunnelSettings, {"peer_flags": [1, "exit"]}, "overlays[0].initialize")

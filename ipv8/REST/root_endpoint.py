@@ -10,12 +10,13 @@ from .network_endpoint import NetworkEndpoint
 from .openapi import iter_operations
 from .overlays_endpoint import OverlaysEndpoint
 from .reactor_endpoint import ReactorEndpoint, ReactorLagProbe
+from .tunnel_endpoint import TunnelEndpoint
 
 
 class RootEndpoint(BaseEndpoint):
     """
     ``/``: holds ``/network``, ``/overlays``, ``/isolation``, ``/dht``, ``/noblockdht``, ``/asyncio``,
-    ``/debug/reactor`` and ``/docs``.
+    ``/tunnel``, ``/debug/reactor`` and ``/docs``.
 
     Subsystems add their own resources with :meth:`register_endpoint`.
 
@@ -31,6 +32,7 @@ class RootEndpoint(BaseEndpoint):
         dht_operations = DHTOperations()  # one cap on DHT work for both resources
         self.add_endpoint("dht", DHTEndpoint(dht_operations))
         self.add_endpoint("noblockdht", NoBlockDHTEndpoint(dht_operations))
+        self.add_endpoint("tunnel", TunnelEndpoint())
         reactor_endpoint = ReactorEndpoint(lag_probe)
         self.register_endpoint("debug/reactor", reactor_endpoint)
         self.add_endpoint("asyncio", AsyncioEndpoint(reactor_endpoint.reactor))

@@ -2,10 +2,11 @@
 The REST API of txipv8 answers like pyipv8 3.2.1's, route by route: same status, same JSON structure.
 
 A pyipv8 3.2.1 node (``reference/ref_rest_node.py``, in the reference interpreter) and a txipv8 node run the
-same setup: UDP and REST API on 127.0.0.1, an API key, DiscoveryCommunity, DHTDiscoveryCommunity and one plain
-community, a RandomWalk each, statistics on (or off, in the second test). The nodes walk to each other so that
-every list has entries: each DHT routing table holds the other node, and each node announces itself and stores
-a value on the other before the DHT routes are compared. Then the same requests go to both APIs and each pair
+same setup: UDP and REST API on 127.0.0.1, an API key, DiscoveryCommunity, DHTDiscoveryCommunity, one plain
+community and a TunnelCommunity, a RandomWalk each, statistics on (or off, in the second test). The nodes walk to
+each other so that every list has entries: each DHT routing table holds the other node, each node announces
+itself and stores a value on the other before the DHT routes are compared, and each builds a one-hop circuit
+that ends in the other (both relay, exit and answer speed tests) before the tunnel routes are compared. Then the same requests go to both APIs and each pair
 of answers is compared: the status code and the *structure* of the JSON body (keys and value types,
 recursively; never the values).
 
@@ -45,6 +46,8 @@ from ipv8.community import Community
 from ipv8.configuration import ConfigBuilder, Strategy, WalkerDefinition
 from ipv8.dht.discovery import DHTDiscoveryCommunity
 from ipv8.dht.routing import NODE_LIMIT_INTERVAL
+from ipv8.messaging.anonymization.community import TunnelCommunity
+from ipv8.messaging.anonymization.tunnel import PEER_FLAG_EXIT_BT, PEER_FLAG_RELAY, PEER_FLAG_SPEED_TEST
 from ipv8.REST.rest_manager import RESTManager
 from ipv8.service import IPv8
 
@@ -62,6 +65,11 @@ DHT_KEY = bytes.fromhex("c0de" * 10)
 DHT_VALUE = b"rest compat"
 #: A mid no node has.
 UNKNOWN_MID = "07" * 20
+#: The peer flags of both tunnel communities: relay, BitTorrent exit (so that a data circuit may end there; no
+#: data is ever sent, so no exit socket opens) and speed tests.
+TUNNEL_FLAGS = (PEER_FLAG_RELAY, PEER_FLAG_EXIT_BT, PEER_FLAG_SPEED_TEST)
+#: An info hash for the swarm-size route.
+INFO_HASH_HEX = "ab" * 20
 
 # -- the reference node's extra dependency -----------------------------------------------------------------
 
@@ -252,12 +260,15 @@ VALID_BODIES: dict[tuple[str, str], Any] = {
 #: A concrete path for every route with a parameter. ``{other}`` stands for the other node's mid: each node
 #: connects to the other, which announced itself on it, so the connect needs no DHT request (each DHT node
 #: ignores a node that sends it 10 requests within 5 seconds, and the replay is fast). The empty prefix names
-#: the root bucket.
+#: the root bucket. ``{circuit}`` stands for the id of the node's own circuit. Speed tests run for 0.3 s.
 PATH_SAMPLES: dict[str, str] = {
     "/dht/values/{}": f"/dht/values/{DHT_KEY.hex()}",
     "/dht/peers/{}": "/dht/peers/{other}",
     "/dht/buckets/{}/refresh": "/dht/buckets//refresh",
     "/noblockdht/{}": "/noblockdht/{other}",
+    "/tunnel/circuits/test": "/tunnel/circuits/test?test_time_ms=300",
+    "/tunnel/circuits/{}/test": "/tunnel/circuits/{circuit}/test?test_time_ms=300",
+    "/tunnel/swarms/{}/size": f"/tunnel/swarms/{INFO_HASH_HEX}/size",
 }
 #: Broken bodies every operation that takes one is tried with.
 BROKEN_BODIES: dict[str, Any] = {
@@ -269,8 +280,7 @@ BROKEN_BODIES: dict[str, Any] = {
 EXTRA_CASES = (
     Case("unknown overlay", "POST", "/overlays/statistics", {"enable": True, "overlay_name": "NoSuchOverlay"}),
     Case("neither all nor overlay_name", "POST", "/overlays/statistics", {"enable": False}),
-    Case("exit node without a tunnel community", "POST", "/isolation",
-         {"ip": "127.0.0.1", "port": 1, "exitnode": True}),
+    Case("exit node", "POST", "/isolation", {"ip": "127.0.0.1", "port": 1, "exitnode": True}),
     Case("drift measurements once switched on", "GET", "/asyncio/drift"),
     Case("unknown route", "GET", "/no/such/route"),
     Case("unknown route below a known one", "GET", "/overlays/no-such-child"),
@@ -280,6 +290,10 @@ EXTRA_CASES = (
     Case("DHT value that is not hexadecimal", "PUT", f"/dht/values/{DHT_KEY.hex()}", {"value": "xyz"}),
     Case("DHT refresh of a bucket that does not exist", "GET", "/dht/buckets/0101/refresh"),
     Case("DHT connect to a peer nobody knows", "GET", f"/dht/peers/{UNKNOWN_MID}"),
+    Case("tunnel circuit id that is not a number", "GET", "/tunnel/circuits/abc/test"),
+    Case("tunnel speed test of a circuit nobody has", "GET", "/tunnel/circuits/1/test"),
+    Case("tunnel speed test with too many hops", "GET", "/tunnel/circuits/test?goal_hops=4"),
+    Case("tunnel info hash that is not hexadecimal", "GET", f"/tunnel/swarms/{'zz' * 20}/size"),
 )
 
 class Known(NamedTuple):
@@ -319,9 +333,13 @@ KNOWN_DIFFERENCES: tuple[Known, ...] = (
     Known("status", "neither all nor overlay_name",
           "pyipv8 answers 412 (Precondition Failed) for this missing parameter; txipv8 answers 400 like for every "
           "other malformed body."),
-    Known("status", "exit node without a tunnel community",
-          "txipv8 has no tunnel community yet and says so (412); pyipv8 walks to the exit node from every "
-          "TunnelCommunity (there is none here) and answers 200."),
+    Known("status", "GET /tunnel/circuits*/test",
+          "pyipv8 3.2.1 runs speed tests only with its Rust endpoint: with its Python endpoint (the one this "
+          "reference node has) it answers 400 'endpoint does not support speed tests'. txipv8 runs them on any "
+          "endpoint: 200 and a text/event-stream of 'speed: {up, down}' lines, pyipv8's format."),
+    Known("status", "tunnel info hash that is not hexadecimal",
+          "Without a HiddenTunnelCommunity pyipv8 answers {swarms: []} whatever the info hash (with one, its "
+          "unhexlify fails: 500); txipv8 checks the info hash first and answers 400."),
     Known("status", "unknown route*",
           "pyipv8's error middleware catches aiohttp's HTTPNotFound and answers 500 "
           "{success, error: {code: 'HTTPNotFound', message}}; txipv8 answers 404."),
@@ -345,11 +363,13 @@ KNOWN_DIFFERENCES: tuple[Known, ...] = (
     Known("extra key", "PUT /asyncio/drift: *",
           "pyipv8's drift handler leaves 'success' out of its 400 body (its other errors have it); txipv8 always "
           "sends it.", "$.success"),
+    Known("extra key", "tunnel *",
+          "pyipv8's tunnel handlers leave 'success' out of their error bodies ({error} only); txipv8's error bodies "
+          "always have it.", "$.success"),
     Known("extra key", "GET /asyncio/tasks",
           "txipv8's tasks include the reactor's DelayedCalls; it adds the seconds until each one runs.",
           "$.tasks[].due_in"),
     Known("pyipv8 route", "* /identity*", "txipv8 has no identity (attestation) community yet."),
-    Known("pyipv8 route", "* /tunnel*", "txipv8 has no tunnel community yet."),
     Known("txipv8 route", "GET /debug/reactor",
           "Reactor health: lag, pending delayed calls and tasks; the Twisted counterpart of pyipv8's asyncio "
           "debugging."),
@@ -385,7 +405,8 @@ def cases_for(shared: Iterable[tuple[str, str]]) -> list[Case]:
     cases = []
     for method, route in sorted(shared):
         path = PATH_SAMPLES.get(route, route)
-        assert "{" not in path.replace("{other}", ""), f"no sample value for the parameter of {method} {route}: add one to PATH_SAMPLES"
+        assert "{" not in path.replace("{other}", "").replace("{circuit}", ""), \
+            f"no sample value for the parameter of {method} {route}: add one to PATH_SAMPLES"
         label = f"{method} {route}"
         body = VALID_BODIES.get((method, route))
         if method in ("POST", "PUT", "PATCH") and body is None:
@@ -416,14 +437,17 @@ class Answer:
         return cls(result.status, ("text", content_type))
 
 
-async def send(client: HTTPClient, case: Case, other: str = "") -> Answer:
-    """Send ``case``; ``other`` (the other node's mid, hex) replaces ``{other}`` in its path."""
+async def send(client: HTTPClient, case: Case, other: str = "", circuit: str = "") -> Answer:
+    """
+    Send ``case``; ``other`` (the other node's mid, hex) replaces ``{other}`` in its path, ``circuit`` (the id of
+    the node's own circuit) ``{circuit}``.
+    """
     headers = {} if case.key is None else {"X-Api-Key": case.key}
     raw = case.body if isinstance(case.body, bytes) else None
     body = None if raw is not None else case.body
     if raw is not None:
         headers["Content-Type"] = "application/json"
-    path = case.path.replace("{other}", other)
+    path = case.path.replace("{other}", other).replace("{circuit}", circuit)
     return Answer.of(await client.request(case.method, path, body, headers=headers, raw_body=raw))
 
 
@@ -481,7 +505,7 @@ def tx_configuration() -> dict[str, Any]:
                .add_interface("UDPIPv4", "127.0.0.1", 0)
                .set_log_level("ERROR")
                .set_walker_interval(0.5))
-    for name in ("DiscoveryCommunity", "DHTDiscoveryCommunity", "RESTCompatCommunity"):
+    for name in ("DiscoveryCommunity", "DHTDiscoveryCommunity", "RESTCompatCommunity", "TunnelCommunity"):
         builder.add_overlay(name, "rest node", [WalkerDefinition(Strategy.RandomWalk, 20, {"timeout": 3.0})],
                             [], {}, [])
     return builder.finalize()
@@ -502,7 +526,8 @@ class RESTCompatibility(InteropTestCase):
 
     async def start_reference(self) -> RefPeer:
         config = {"deadline": PEER_DEADLINE + 20, "api_key": API_KEY, "statistics": self.statistics,
-                  "community_id": COMPAT_COMMUNITY_ID.hex(), "extra_path": str(DEPS_DIR)}
+                  "community_id": COMPAT_COMMUNITY_ID.hex(), "extra_path": str(DEPS_DIR),
+                  "tunnel_flags": [int(flag) for flag in TUNNEL_FLAGS]}
         node = RefPeer("pyipv8 REST node")
         python = str(self.reference_python)
         reactor.spawnProcess(node, python, [python, "-u", str(DRIVER), json.dumps(config)],
@@ -515,6 +540,9 @@ class RESTCompatibility(InteropTestCase):
     async def start_txipv8(self) -> tuple[IPv8, RESTManager]:
         ipv8 = IPv8(tx_configuration(), enable_statistics=self.statistics,
                     extra_communities={"RESTCompatCommunity": RESTCompatCommunity})
+        tunnels = ipv8.get_overlay(TunnelCommunity)
+        tunnels.settings.peer_flags = set(TUNNEL_FLAGS)
+        tunnels.settings.exit_interface = "127.0.0.1"
         await ipv8.start()
         self.addCleanup(ipv8.stop)
         manager = RESTManager(ipv8)
@@ -532,7 +560,8 @@ class RESTCompatibility(InteropTestCase):
         end = reactor.seconds() + 10
         while True:
             theirs = await reference.command("peers")
-            if all(count >= 1 for count in theirs.values()) and all(overlay.get_peers() for overlay in ipv8.overlays):
+            if all(count >= 1 for count in theirs.values()) and all(overlay.get_peers() for overlay in ipv8.overlays) \
+                    and ipv8.get_overlay(TunnelCommunity).candidates and await reference.command("tunnel_candidates"):
                 return
             if reactor.seconds() > end:
                 self.fail(f"the nodes did not find each other: pyipv8 {theirs}, txipv8 "
@@ -555,6 +584,15 @@ class RESTCompatibility(InteropTestCase):
                 self.fail(f"the DHT routing tables stay empty (txipv8, pyipv8): {sizes}{reference.stderr_tail()}")
             await deferLater(reactor, 0.05, lambda: None)
 
+    async def build_circuits(self, ipv8: IPv8, reference: RefPeer) -> tuple[int, int]:
+        """Each node builds a one-hop circuit that ends in the other; ``(ours, theirs)`` circuit ids."""
+        circuit = ipv8.get_overlay(TunnelCommunity).create_circuit(1)
+        self.assertIsNotNone(circuit, "txipv8 found no exit for a circuit")
+        theirs = await reference.command("build_circuit", hops=1)
+        self.assertIsNotNone(theirs, f"pyipv8 could not build a circuit through txipv8{reference.stderr_tail()}")
+        self.assertIs(await circuit.ready, circuit, "txipv8 could not build a circuit through pyipv8")
+        return circuit.circuit_id, theirs
+
     async def replay(self) -> tuple[list[tuple[Case, Answer, Answer, list[Difference]]], dict[str, Any]]:
         """Start both nodes, send every case to both, return ``(case, ours, theirs, differences)`` per case."""
         reference = await self.start_reference()
@@ -569,6 +607,7 @@ class RESTCompatibility(InteropTestCase):
                          route="/overlays/statistics")
         results = [(switch_on, await send(ours_client, switch_on), await send(theirs_client, switch_on))]
         await self.introduce(ipv8, reference)
+        ours_circuit, theirs_circuit = await self.build_circuits(ipv8, reference)
         dht_setup_started = reactor.seconds()
         await self.wait_for_dht_tables(ours_client, theirs_client, reference)
         # Each node announces itself on the other (so that each can connect to the other by mid)...
@@ -586,7 +625,8 @@ class RESTCompatibility(InteropTestCase):
         await deferLater(reactor, max(0.0, dht_setup_started + NODE_LIMIT_INTERVAL + 0.1 - reactor.seconds()),
                          lambda: None)
         for case in cases_for(shared):
-            results.append((case, await send(ours_client, case, theirs_mid), await send(theirs_client, case, ours_mid)))
+            results.append((case, await send(ours_client, case, theirs_mid, str(ours_circuit)),
+                            await send(theirs_client, case, ours_mid, str(theirs_circuit))))
         return [(case, ours, theirs, compare(case, ours, theirs)) for case, ours, theirs in results], swagger
 
     def assert_compatible(self, results: list[tuple[Case, Answer, Answer, list[Difference]]]) -> None:
@@ -610,7 +650,10 @@ class RESTCompatibility(InteropTestCase):
                          "POST /overlays/statistics: empty object", "POST /isolation: without a key",
                          "unknown overlay", "GET /dht/statistics", "GET /dht/values", "GET /dht/values/{}",
                          "PUT /dht/values/{}: empty object", "GET /dht/buckets", "GET /dht/buckets/{}/refresh",
-                         "GET /dht/peers/{}", "GET /noblockdht/{}"):
+                         "GET /dht/peers/{}", "GET /noblockdht/{}", "GET /tunnel/settings", "GET /tunnel/circuits",
+                         "GET /tunnel/circuits/test", "GET /tunnel/circuits/{}/test", "GET /tunnel/relays",
+                         "GET /tunnel/exits", "GET /tunnel/swarms", "GET /tunnel/swarms/{}/size", "GET /tunnel/peers",
+                         "GET /tunnel/peers/dht", "GET /tunnel/peers/pex", "exit node"):
             self.assertIn(expected, names)
         answers = {case.name: (ours, theirs) for case, ours, theirs, _ in results}
         for side in (0, 1):
@@ -624,10 +667,22 @@ class RESTCompatibility(InteropTestCase):
             self.assertEqual(len(answers["GET /dht/peers/{}"][side].body["peers"]), 1)
             self.assertTrue(answers["GET /network"][side].body["peers"])
             self.assertTrue(all(overlay["peers"] for overlay in answers["GET /overlays"][side].body["overlays"]))
+            # The tunnel routes had data to show: a circuit each, and the other node with its flags.
+            self.assertEqual(len(answers["GET /tunnel/circuits"][side].body["circuits"]), 1)
+            self.assertEqual([sorted(peer["flags"]) for peer in answers["GET /tunnel/peers"][side].body["peers"]],
+                             [sorted(int(flag) for flag in TUNNEL_FLAGS)])
+            self.assertEqual(sorted(answers["GET /tunnel/settings"][side].body["settings"]["peer_flags"]),
+                             sorted(int(flag) for flag in TUNNEL_FLAGS))
+            self.assertEqual(answers["exit node"][side].body, {"success": True})
             if self.statistics:
                 tables = answers["GET /overlays/statistics"][side].body["statistics"]
                 self.assertTrue(any(table for entry in tables for table in entry.values()), tables)
         self.assertEqual(answers["DHT connect to a peer nobody knows"][0].body["error"]["code"], "DHTError")
+        # The speed tests: txipv8 measured, pyipv8's Python endpoint cannot.
+        for name in ("GET /tunnel/circuits/test", "GET /tunnel/circuits/{}/test"):
+            ours, theirs = answers[name]
+            self.assertEqual((ours.status, ours.body), (200, ("text", "text/event-stream")), name)
+            self.assertEqual((theirs.status, theirs.body["error"]), (400, "endpoint does not support speed tests"))
         self.assert_compatible(results)
 
     async def test_route_lists(self) -> None:

@@ -20,7 +20,16 @@ from twisted.internet.defer import Deferred, ensureDeferred
 
 from ..serialization import PackError
 from .crypto import CryptoException, decrypt_layers, encrypt_layers
-from .payload import PLAINTEXT_MSG_IDS, CellPayload, ExtendPayload, encode_cell_message
+from .payload import (
+    _CELL_FIELDS,
+    _CIRCUIT_ID,
+    CELL_HEADER_SIZE,
+    PLAINTEXT_MSG_IDS,
+    RELAY_EARLY_MSG_IDS,
+    CellPayload,
+    ExtendPayload,
+    encode_cell_message,
+)
 from .tunnel import (
     BACKWARD,
     CIRCUIT_TYPE_RP_DOWNLOADER,
@@ -31,7 +40,12 @@ from .tunnel import (
 if TYPE_CHECKING:
     from ...types import Address
     from .payload import CellablePayload
-    from .tunnel import RelayRoute
+    from .tunnel import Circuit, RelayRoute
+
+_unpack_cell_fields = _CELL_FIELDS.unpack_from
+_pack_cell_fields = _CELL_FIELDS.pack
+_pack_circuit_id = _CIRCUIT_ID.pack
+_CELL_ID_BYTE = b"\x00"
 
 #: A datagram with message id 0 that is too short to be a cell.
 DROP_TUNNEL_MALFORMED_CELL = "tunnel-malformed-cell"
@@ -49,6 +63,8 @@ DROP_TUNNEL_PLAINTEXT_RELAY = "tunnel-plaintext-relay"
 DROP_TUNNEL_UNKNOWN_CELL_MESSAGE = "tunnel-unknown-cell-message"
 #: A cell message whose inner payload does not decode.
 DROP_TUNNEL_MALFORMED_CELL_MESSAGE = "tunnel-malformed-cell-message"
+#: A cell for a circuit id we relay that came from another address than the hop on the other half of the route.
+DROP_TUNNEL_WRONG_NEIGHBOUR = "tunnel-wrong-neighbour"
 #: Prefix of the reasons for cells refused by the crypto module (followed by its ``REASON_*``).
 DROP_TUNNEL_CRYPTO_PREFIX = "tunnel-"
 
@@ -97,43 +113,58 @@ class CellMixin:
 
     def on_cell(self, source_address: Address, data: bytes) -> None:
         """Handle one cell datagram (outer message 0) from ``source_address``."""
-        try:
-            cell = CellPayload.from_bin(data)
-        except PackError:
+        # The header is read here rather than through CellPayload.from_bin: relaying is the hot path, and a relayed
+        # cell needs no object at all (see _relay_fast).
+        if len(data) < CELL_HEADER_SIZE or data[22] != 0:
             self._drop(DROP_TUNNEL_MALFORMED_CELL)
             return
-        circuit_id = cell.circuit_id
+        circuit_id, plaintext, relay_early = _unpack_cell_fields(data, 23)
         next_relay = self.relay_from_to.get(circuit_id)
         if next_relay is not None:
-            self.relay_cell(cell, next_relay, len(data))
-            return
-
-        if cell.plaintext:
-            if cell.forbidden_plaintext:
-                self._drop(DROP_TUNNEL_FORBIDDEN_PLAINTEXT, "inner id %s", cell.inner_msg_id)
+            # A relayed cell must come from the hop on the other half of the route: the relay cannot check what
+            # it passes backward (it only adds a layer), so otherwise anyone who learnt the circuit id could push
+            # cells to the initiator through it, and keep the relay alive for ever.
+            this_relay = self.relay_from_to.get(next_relay.circuit_id)
+            if this_relay is not None and source_address != this_relay.hop.address:
+                self._drop(DROP_TUNNEL_WRONG_NEIGHBOUR, "circuit %d from %s", circuit_id, source_address)
                 return
-        elif not self._incoming_crypto(cell):
+            if plaintext or relay_early or next_relay.rendezvous_relay:
+                self.relay_cell(CellPayload(circuit_id, data[CELL_HEADER_SIZE:], plaintext, relay_early), next_relay,
+                                len(data))
+            else:
+                self._relay_fast(circuit_id, data, next_relay, this_relay)
             return
 
-        if not cell.message:
+        # Bytes, not a CellPayload, from here on too: this is every cell an exit or initiator receives.
+        message = data[CELL_HEADER_SIZE:]
+        if plaintext:
+            if not message or message[0] not in PLAINTEXT_MSG_IDS:
+                self._drop(DROP_TUNNEL_FORBIDDEN_PLAINTEXT, "inner id %s", message[0] if message else None)
+                return
+        else:
+            message = self._incoming_crypto(circuit_id, message)
+            if message is None:
+                return
+
+        if not message:
             self._drop(DROP_TUNNEL_MALFORMED_CELL_MESSAGE)
             return
-        if cell.missing_relay_early or self.max_relay_early <= 0:
+        if (not relay_early and message[0] in RELAY_EARLY_MSG_IDS) or self.max_relay_early <= 0:
             self._drop(DROP_TUNNEL_MISSING_RELAY_EARLY)
             return
 
-        circuit = self.circuits.get(circuit_id)
-        if circuit is not None and not cell.plaintext:
-            circuit.beat_heart()
-            circuit.bytes_down += len(data)
-        self._dispatch_cell(source_address, cell)
-
-    def _dispatch_cell(self, source_address: Address, cell: CellPayload) -> None:
-        handler = self.decode_map_private.get(cell.message[0])
+        if not plaintext:
+            circuit = self.circuits.get(circuit_id)
+            if circuit is not None:
+                circuit.beat_heart()
+                circuit.bytes_down += len(data)
+        handler = self.decode_map_private.get(message[0])
         if handler is None:
-            self._drop(DROP_TUNNEL_UNKNOWN_CELL_MESSAGE, "inner id %d", cell.message[0])
+            self._drop(DROP_TUNNEL_UNKNOWN_CELL_MESSAGE, "inner id %d", message[0])
             return
-        self._call_cell_handler(handler, source_address, cell.unwrap(self._prefix), cell.circuit_id)
+        # The ordinary packet the handlers read (what CellPayload.unwrap makes): prefix, inner id, circuit id, rest.
+        packet = b"".join((self._prefix, message[:1], _pack_circuit_id(circuit_id), memoryview(message)[1:]))
+        self._call_cell_handler(handler, source_address, packet, circuit_id)
 
     def _call_cell_handler(self, handler: CellHandler, source_address: Address, packet: bytes,
                            circuit_id: int) -> None:
@@ -162,26 +193,24 @@ class CellMixin:
             return
         self._call_cell_handler(handler, source_address, data, circuit_id)
 
-    def _incoming_crypto(self, cell: CellPayload) -> bool:
-        """Remove our layers from an encrypted cell; False (counted) when it is not ours or does not decrypt."""
-        circuit_id = cell.circuit_id
+    def _incoming_crypto(self, circuit_id: int, message: bytes) -> bytes | None:
+        """Remove our layers from an encrypted cell message; None (counted) when it is not ours or does not decrypt."""
         exit_socket = self.exit_sockets.get(circuit_id)
         try:
             if exit_socket is not None:
-                cell.message = decrypt_layers(cell.message, FORWARD, [exit_socket.hop.keys])
-                return True
+                return decrypt_layers(message, FORWARD, [exit_socket.hop.keys])
             circuit = self.circuits.get(circuit_id)
             if circuit is None:
                 self._drop(DROP_TUNNEL_UNKNOWN_CIRCUIT, "circuit %d", circuit_id)
-                return False
-            cell.message = decrypt_layers(cell.message, BACKWARD, [hop.keys for hop in circuit.hops])
+                return None
+            message = decrypt_layers(message, BACKWARD, [hop.keys for hop in circuit.hops])
             if circuit.hs_session_keys is not None:
                 direction = FORWARD if circuit.ctype == CIRCUIT_TYPE_RP_DOWNLOADER else BACKWARD
-                cell.message = circuit.hs_session_keys.decrypt_str(cell.message, direction)
+                message = circuit.hs_session_keys.decrypt_str(message, direction)
         except CryptoException as exc:
             self._drop(DROP_TUNNEL_CRYPTO_PREFIX + exc.reason, "circuit %d: %s", circuit_id, exc)
-            return False
-        return True
+            return None
+        return message
 
     # -- relaying --------------------------------------------------------------------------------------------
 
@@ -225,6 +254,33 @@ class CellMixin:
         # Every relayed cell counts (as in pyipv8): relay_early cells only pass during a circuit's first cells.
         next_relay.relay_early_count += 1
 
+    def _relay_fast(self, circuit_id: int, data: bytes, next_relay: RelayRoute, this_relay: RelayRoute | None) -> None:
+        """:meth:`relay_cell` for the common cell: encrypted, no relay_early flag, not at a rendezvous point.
+
+        Same checks, counters and output bytes, without building a CellPayload on the way in and out.
+        """
+        try:
+            keys = next_relay.hop.keys
+            if next_relay.direction == FORWARD:
+                message = keys.decrypt_str(data[CELL_HEADER_SIZE:], FORWARD)
+            else:
+                message = keys.encrypt_str(data[CELL_HEADER_SIZE:], BACKWARD)
+        except CryptoException as exc:
+            self._drop(DROP_TUNNEL_CRYPTO_PREFIX + exc.reason, "relay %d: %s", circuit_id, exc)
+            return
+        except AttributeError:  # a route without keys: never made by this community
+            self._drop(DROP_TUNNEL_CRYPTO_PREFIX + "missing-keys", "relay %d", circuit_id)
+            return
+        if this_relay is not None:
+            this_relay.beat_heart()
+            this_relay.bytes_down += len(data)
+        next_relay.beat_heart()
+        packet = b"".join((self._prefix, _CELL_ID_BYTE, _pack_cell_fields(next_relay.circuit_id, False, False),
+                           message))
+        self.endpoint.send(next_relay.hop.address, packet)
+        next_relay.bytes_up += len(packet)
+        next_relay.relay_early_count += 1
+
     # -- sending ---------------------------------------------------------------------------------------------
 
     def send_cell(self, target_addr: Address, payload: CellablePayload) -> bool:
@@ -232,9 +288,29 @@ class CellMixin:
 
         Create and created go in plaintext. Returns whether the cell was sent (False: no keys to encrypt it).
         """
-        cell = CellPayload(payload.circuit_id, encode_cell_message(payload, self.serializer),
-                           payload.msg_id in PLAINTEXT_MSG_IDS)
-        return self.send_cell_payload(target_addr, cell)
+        message = encode_cell_message(payload, self.serializer)
+        plaintext = payload.msg_id in PLAINTEXT_MSG_IDS
+        if not plaintext:
+            circuit = self.circuits.get(payload.circuit_id)
+            if circuit is not None and circuit.hs_session_keys is None:
+                return self._send_on_circuit(target_addr, circuit, payload.circuit_id, message)
+        return self.send_cell_payload(target_addr, CellPayload(payload.circuit_id, message, plaintext))
+
+    def _send_on_circuit(self, target_addr: Address, circuit: Circuit, circuit_id: int, message: bytes) -> bool:
+        """:meth:`send_cell_payload` for an encrypted cell on one of our own (non-rendezvous) circuits: every data
+        cell an initiator sends. Same flags, counters and bytes, without a CellPayload in between."""
+        relay_early = message[0] == ExtendPayload.msg_id or circuit.relay_early_count < self.max_relay_early
+        if relay_early:
+            circuit.relay_early_count += 1
+        try:
+            message = encrypt_layers(message, FORWARD, [hop.keys for hop in circuit.hops])
+        except CryptoException as exc:
+            self.logger.warning("Cannot encrypt a cell for circuit %d: %s", circuit_id, exc)
+            return False
+        packet = b"".join((self._prefix, _CELL_ID_BYTE, _pack_cell_fields(circuit_id, False, relay_early), message))
+        self.endpoint.send(target_addr, packet)
+        circuit.bytes_up += len(packet)
+        return True
 
     def send_cell_payload(self, target_addr: Address, cell: CellPayload) -> bool:
         """Encrypt (unless plaintext) and send an already built cell; see :meth:`send_cell`."""
@@ -280,4 +356,5 @@ class CellMixin:
 __all__ = ["DROP_TUNNEL_CRYPTO_PREFIX", "DROP_TUNNEL_FORBIDDEN_PLAINTEXT", "DROP_TUNNEL_MALFORMED_CELL",
            "DROP_TUNNEL_MALFORMED_CELL_MESSAGE", "DROP_TUNNEL_MISSING_RELAY_EARLY", "DROP_TUNNEL_PLAINTEXT_RELAY",
            "DROP_TUNNEL_RELAY_EARLY_EXCEEDED", "DROP_TUNNEL_UNKNOWN_CELL_MESSAGE", "DROP_TUNNEL_UNKNOWN_CIRCUIT",
+           "DROP_TUNNEL_WRONG_NEIGHBOUR",
            "CellHandler", "CellMixin"]

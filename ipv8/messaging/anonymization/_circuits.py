@@ -15,6 +15,7 @@ message) tears a circuit down hop by hop; only the peer on the other side of tha
 """
 from __future__ import annotations
 
+import ipaddress
 import random
 import secrets
 from collections import Counter
@@ -27,6 +28,7 @@ from ...keyvault.keys import PublicKey
 from ...lazy_community import lazy_wrapper
 from ...peer import Peer
 from ...util import maybe_deferred
+from ..addresses import UDPv4Address
 from ..serialization import PackError
 from .caches import CreatedRequestCache, CreateRequestCache, RetryRequestCache
 from .crypto import HOP_CANDIDATES_COUNTER, CryptoException
@@ -70,7 +72,7 @@ DROP_TUNNEL_JOIN_LIMIT = "tunnel-join-limit"
 DROP_TUNNEL_JOIN_REFUSED = "tunnel-join-refused"
 #: A create whose keys cannot take part in a handshake.
 DROP_TUNNEL_BAD_HANDSHAKE = "tunnel-bad-handshake"
-#: A created/extended that answers nothing we asked (unknown identifier or circuit).
+#: A created/extended that answers nothing we asked (unknown identifier or circuit, or not from the node asked).
 DROP_TUNNEL_UNEXPECTED_CREATED = "tunnel-unexpected-created"
 #: An extend for a circuit we did not join, or naming a node we cannot reach.
 DROP_TUNNEL_UNEXPECTED_EXTEND = "tunnel-unexpected-extend"
@@ -86,6 +88,7 @@ MAX_CANDIDATES_CONSIDERED = 32
 MAX_EXTENDS_PER_CIRCUIT = 8
 #: Seconds since we last heard from a peer after which a relay asks the DHT where it is (pyipv8's value).
 PEER_STALE_AFTER = 57.5
+_THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 
 
 class CircuitMixin:
@@ -195,9 +198,10 @@ class CircuitMixin:
         cache = RetryRequestCache(self, circuit, alternatives, max_tries - 1,  # type: ignore[arg-type]
                                   self.send_initial_create, self.settings.next_hop_timeout)
         self.request_cache.add(cache)
+        cache.sent_to = address = first_hop.address
         self.logger.debug("Circuit %d: create to %s", circuit.circuit_id, first_hop)
-        self.send_cell(first_hop.address, CreatePayload(circuit.circuit_id, cache.packet_identifier,
-                                                        self.my_peer.public_key.key_to_bin(), hop.dh_first_part))
+        self.send_cell(address, CreatePayload(circuit.circuit_id, cache.packet_identifier,
+                                              self.my_peer.public_key.key_to_bin(), hop.dh_first_part))
 
     def _ours_on_created_extended(self, circuit: Circuit, payload: CreatedPayload | ExtendedPayload) -> None:
         """Our hop answered: finish the handshake, then extend further or declare the circuit READY."""
@@ -363,6 +367,11 @@ class CircuitMixin:
         payload = self.serializer.unpack_serializable(CreatedPayload, data, offset=23)[0]
         request = self.request_cache.get(CreateRequestCache, payload.identifier)
         if request is not None and request.to_circuit_id == payload.circuit_id:
+            if tuple(source_address) != tuple(request.to_address) or self._circuit_id_in_use(payload.circuit_id):
+                # Only the node we sent the create to may answer it (the ids were in the clear on that link); and
+                # that node may meanwhile have had us join a circuit under the very id: one id, one table.
+                self.drop_counts[DROP_TUNNEL_UNEXPECTED_CREATED] += 1
+                return
             self.request_cache.pop(CreateRequestCache, payload.identifier)
             exit_socket = self.exit_sockets.pop(request.from_circuit_id, None)
             if exit_socket is None:
@@ -382,7 +391,9 @@ class CircuitMixin:
         circuit = self.circuits.get(payload.circuit_id)
         cache = self.request_cache.get(RetryRequestCache, payload.circuit_id)
         # The identifier check refuses late answers to tries we have given up on.
-        if circuit is None or cache is None or cache.packet_identifier != payload.identifier or circuit.hops:
+        if circuit is None or cache is None or cache.packet_identifier != payload.identifier or circuit.hops \
+                or cache.sent_to is None or tuple(source_address) != tuple(cache.sent_to):
+            # Also from another address than the first hop's: its bad auth would kill the circuit otherwise.
             self.drop_counts[DROP_TUNNEL_UNEXPECTED_CREATED] += 1
             return
         self._ours_on_created_extended(circuit, payload)
@@ -406,19 +417,41 @@ class CircuitMixin:
         key_bin = payload.node_public_key
         if key_bin in request.candidates:
             return self._extend_to(payload, exit_socket, request.candidates[key_bin])
-        node_addr = payload.node_addr
-        if key_bin == self.my_peer.public_key.key_to_bin() or not self._usable_key(key_bin) \
-                or tuple(node_addr) == ("0.0.0.0", 0) \
-                or not self.address_hygiene.may_walk_to(node_addr, source_address):  # type: ignore[attr-defined]
+        node_addr = self._next_hop_address(payload.node_addr, source_address)
+        if key_bin == self.my_peer.public_key.key_to_bin() or not self._usable_key(key_bin) or node_addr is None:
             self.drop_counts[DROP_TUNNEL_UNEXPECTED_EXTEND] += 1
             return None
         known = self.network.get_verified_by_public_key_bin(key_bin)
         target = known if known is not None else Peer(key_bin, node_addr, clock=self.clock)  # type: ignore[attr-defined]
         lookup: Deferred = succeed(None)
-        if target.last_response + PEER_STALE_AFTER < self.clock.seconds():  # type: ignore[attr-defined]
+        # A peer never heard from (last_response 0) is always stale, also on a clock that started at 0.
+        if not target.last_response \
+                or target.last_response + PEER_STALE_AFTER < self.clock.seconds():  # type: ignore[attr-defined]
             lookup = maybe_deferred(self.dht_peer_lookup, target.mid, target)
             lookup.addErrback(lambda _: None)
         return lookup.addCallback(lambda _: self._extend_to(payload, exit_socket, target))
+
+    def _next_hop_address(self, address: Address, previous_hop: Address) -> Address | None:
+        """The address an extend names if we may send a create there, else None.
+
+        It gets the checks of an introduced address (never unusable, ours, or out of the previous hop's scope),
+        IPv4-mapped IPv6 taken as the IPv4 it is (``::ffff:`` + our address would pass otherwise), and never a
+        host of 0.0.0.0/8 ("this network", RFC 1122).
+        """
+        try:
+            ip = ipaddress.ip_address(address[0])
+            port = address[1]
+        except (ValueError, TypeError, IndexError):
+            return None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if isinstance(ip, ipaddress.IPv4Address):
+            if ip in _THIS_NETWORK:
+                return None
+            address = UDPv4Address(str(ip), port)
+        if not self.address_hygiene.may_walk_to(address, previous_hop):  # type: ignore[attr-defined]
+            return None
+        return address
 
     def _extend_to(self, payload: ExtendPayload, exit_socket: TunnelExitSocket, target: Peer) -> None:
         if self.exit_sockets.get(payload.circuit_id) is not exit_socket:
@@ -426,7 +459,9 @@ class CircuitMixin:
         to_circuit_id = self._generate_circuit_id()
         cache = CreateRequestCache(self, payload.identifier, to_circuit_id, payload.circuit_id,  # type: ignore[arg-type]
                                    exit_socket.hop.peer, target)
-        self.request_cache.add(cache)
+        if self.request_cache.add(cache) is not None:
+            # Remembered so that removing the exit socket also drops the requests made on its behalf.
+            exit_socket.pending_creates = [*getattr(exit_socket, "pending_creates", ()), cache.number]  # type: ignore[attr-defined]
         self.logger.debug("Circuit %d: create for the next hop %s under %d", payload.circuit_id, target,
                           to_circuit_id)
         self.send_cell(target.address, CreatePayload(to_circuit_id, cache.number,
@@ -489,6 +524,9 @@ class CircuitMixin:
         def forget() -> RelayRoute | None:
             if route is not None and self.relay_from_to.get(circuit_id) is route:
                 del self.relay_from_to[circuit_id]
+                if route.direction == FORWARD:
+                    # Filed under the previous hop's circuit id: the one our created request is filed under.
+                    self._forget_join_requests(circuit_id, ())
             return route
         return self._remove_later("remove-relay", circuit_id, remove_now, forget)
 
@@ -503,10 +541,22 @@ class CircuitMixin:
         def forget() -> Deferred:
             if exit_socket is not None and self.exit_sockets.get(circuit_id) is exit_socket:
                 del self.exit_sockets[circuit_id]
+                self._forget_join_requests(circuit_id, getattr(exit_socket, "pending_creates", ()))
             if exit_socket is None:
                 return succeed(None)
             return exit_socket.close().addCallback(lambda _: exit_socket)
         return self._remove_later("remove-exit", circuit_id, remove_now, forget)
+
+    def _forget_join_requests(self, circuit_id: int, create_numbers: Collection[int]) -> None:
+        """Drop the created request and the creates of a joined circuit that is gone. Left to time out, they would
+        outlive it: joining and destroying in a loop could fill the request cache (starving our own requests)."""
+        created = self.request_cache.get(CreatedRequestCache, circuit_id)
+        if created is not None:
+            self.request_cache.pop(CreatedRequestCache, circuit_id)
+        for number in create_numbers:
+            request = self.request_cache.get(CreateRequestCache, number)
+            if request is not None and request.from_circuit_id == circuit_id:
+                self.request_cache.pop(CreateRequestCache, number)
 
     def send_destroy(self, target: Address, circuit_id: int, reason: int) -> None:
         """Send a signed destroy for ``circuit_id`` to ``target``."""
@@ -540,7 +590,8 @@ class CircuitMixin:
             self.remove_relay(next_relay.circuit_id, info)
         elif circuit_id in self.exit_sockets and peer == self.exit_sockets[circuit_id].hop.peer:
             self.remove_exit_socket(circuit_id, info)
-        elif circuit_id in self.circuits and peer == self.circuits[circuit_id].hop.peer:  # type: ignore[union-attr]
+        elif circuit_id in self.circuits and self.circuits[circuit_id].hop is not None \
+                and peer == self.circuits[circuit_id].hop.peer:  # type: ignore[union-attr]
             self.remove_circuit(circuit_id, info)
         else:
             self.drop_counts[DROP_TUNNEL_UNAUTHORIZED_DESTROY] += 1

@@ -28,6 +28,7 @@ from .tunnel import CIRCUIT_STATE_CLOSING
 
 if TYPE_CHECKING:
     from ...peer import Peer
+    from ...types import Address
     from .community import TunnelCommunity
     from .tunnel import Circuit
 
@@ -70,6 +71,8 @@ class CreateRequestCache(RandomNumberCacheWithName):
         self.from_circuit_id = from_circuit_id
         self.peer = peer
         self.to_peer = to_peer
+        #: Where the create went: only a created from there answers it (the peer's address may change meanwhile).
+        self.to_address: Address = to_peer.address
 
     @property
     def timeout_delay(self) -> float:
@@ -125,6 +128,8 @@ class RetryRequestCache(NumberCacheWithName):
         self.max_tries = max_tries
         self.retry_func = retry_func
         self.timeout = timeout
+        #: Where a create for a first hop went (None for an extend): only a created from there answers it.
+        self.sent_to: Address | None = None
 
     @property
     def timeout_delay(self) -> float:

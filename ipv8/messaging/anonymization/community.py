@@ -24,7 +24,8 @@ from __future__ import annotations
 import functools
 import os
 from collections import defaultdict
-from collections.abc import Callable
+# Collection is needed at run time: the configuration checker reads the peer_flags setter's annotation.
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, fail, gatherResults, succeed
@@ -38,6 +39,7 @@ from ._cells import CellHandler, CellMixin
 from ._circuits import CircuitMixin
 from .caches import PingRequestCache, TestRequestCache
 from .crypto import TunnelCrypto
+from .endpoint import ITunnelEndpoint
 from .exit_socket import (
     DataChecker,
     ExitPolicy,
@@ -45,6 +47,7 @@ from .exit_socket import (
     IExitDataReceiver,
     TunnelExitSocket,
 )
+from .interfaces import IRawDataSink
 from .payload import (
     CellPayload,
     CreatedPayload,
@@ -79,8 +82,6 @@ from .tunnel import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
-
     from ...peer import Peer
     from ...types import Address
 
@@ -92,6 +93,11 @@ DROP_TUNNEL_BAD_DATA = "tunnel-bad-data"
 DROP_TUNNEL_OTHER_COMMUNITY = "tunnel-data-for-other-community"
 #: A ping, pong, test-request or test-response that matches nothing of ours.
 DROP_TUNNEL_UNEXPECTED_PING = "tunnel-unexpected-ping"
+#: A ping or test-request on a circuit we exit, from another address than the circuit's previous hop: answering
+#: it would reflect (and, for a test-request, amplify) traffic towards a forged source address.
+DROP_TUNNEL_WRONG_NEIGHBOUR = "tunnel-wrong-neighbour"
+#: Non-IPv8 data back on one of our circuits that no raw-data sink (e.g. the SOCKS5 dispatcher) claims.
+DROP_TUNNEL_UNCLAIMED_DATA = "tunnel-unclaimed-data"
 
 NO_ADDRESS = ("0.0.0.0", 0)
 #: Bytes a test-response may carry at most (a test-request names the size it wants).
@@ -243,6 +249,10 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
                          PEER_FLAG_EXIT_IPV8 in settings.peer_flags)
         self.register_task("do_circuits", self.do_circuits, interval=5, delay=0)
         self.register_task("do_ping", self.do_ping, interval=PING_INTERVAL)
+        if ITunnelEndpoint.providedBy(self.endpoint):
+            # Anonymized communities on our endpoint send through our circuits; our own cells go out directly.
+            self.endpoint.set_tunnel_community(self)
+            self.endpoint.set_anonymity(self._prefix, False)
 
     def get_serializer(self) -> Serializer:
         """The community's serializer, which also knows the ``flags`` format."""
@@ -396,8 +406,43 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
             return False
         return self.send_data(circuit.hop.address, circuit.circuit_id, destination, NO_ADDRESS, payload)
 
+    #: The registered :class:`~ipv8.messaging.anonymization.interfaces.IRawDataSink` providers, in order. A tuple,
+    #: replaced (never changed in place) by :meth:`add_raw_data_sink` / :meth:`remove_raw_data_sink`, so that a sink
+    #: may remove itself while :meth:`on_raw_data` is iterating; the class-level empty tuple means "none yet".
+    raw_data_sinks: tuple[IRawDataSink, ...] = ()
+
+    def add_raw_data_sink(self, sink: IRawDataSink) -> None:
+        """Give non-IPv8 data that comes back through our circuits to ``sink`` too (after the earlier sinks).
+
+        :raises TypeError: if ``sink`` does not provide :class:`~ipv8.messaging.anonymization.interfaces.IRawDataSink`.
+        """
+        if not IRawDataSink.providedBy(sink):
+            msg = f"a raw data sink must provide IRawDataSink, got {type(sink).__name__}"
+            raise TypeError(msg)
+        if sink not in self.raw_data_sinks:
+            self.raw_data_sinks = (*self.raw_data_sinks, sink)
+
+    def remove_raw_data_sink(self, sink: IRawDataSink) -> bool:
+        """Stop giving data to ``sink``; False if it was not registered."""
+        if sink not in self.raw_data_sinks:
+            return False
+        self.raw_data_sinks = tuple(other for other in self.raw_data_sinks if other is not sink)
+        return True
+
     def on_raw_data(self, circuit: Circuit, origin: Address, data: bytes) -> None:
-        """Hook: ``data`` came back through ``circuit`` from ``origin`` (an address on the exit's side)."""
+        """``data`` came back through ``circuit`` from ``origin`` (seen from the exit): hand it to the sinks.
+
+        The first sink that claims it ends the search; data nobody claims is counted as
+        ``DROP_TUNNEL_UNCLAIMED_DATA``. Subclasses may still override this method to take the data themselves.
+        """
+        for sink in self.raw_data_sinks:
+            try:
+                if sink.on_raw_data(circuit, origin, data):
+                    return
+            except Exception:
+                # One broken sink must not take down the data path of the circuit (or of the other sinks).
+                self.logger.exception("Raw data sink %r failed on data from %s", sink, origin)
+        self.drop_counts[DROP_TUNNEL_UNCLAIMED_DATA] += 1
 
     def on_data(self, source_address: Address, data: bytes, circuit_id: int | None = None) -> None:
         """A data cell: the answer on one of our circuits, or data for us to exit."""
@@ -410,7 +455,8 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
                                                                           CIRCUIT_TYPE_RP_SEEDER):
                 if body[:22] == self._prefix:
                     self.on_packet_from_circuit(payload.org_address, body, payload.circuit_id)
-                elif hasattr(self.endpoint, "notify_listeners"):
+                elif ITunnelEndpoint.providedBy(self.endpoint):
+                    # An anonymized community on our endpoint gets its answer (the endpoint checks which).
                     self.endpoint.notify_listeners((payload.org_address, body), from_tunnel=True)
                 else:
                     self.drop_counts[DROP_TUNNEL_OTHER_COMMUNITY] += 1
@@ -472,6 +518,9 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
             self.drop_counts[DROP_TUNNEL_UNEXPECTED_PING] += 1
             return
         if exit_socket is not None:
+            if tuple(source_address) != tuple(exit_socket.hop.address):
+                self.drop_counts[DROP_TUNNEL_WRONG_NEIGHBOUR] += 1
+                return
             exit_socket.beat_heart()
         self.send_cell(source_address, PongPayload(payload.circuit_id, payload.identifier))
 
@@ -516,6 +565,9 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
             self.drop_counts[DROP_TUNNEL_UNEXPECTED_PING] += 1
             return
         if exit_socket is not None:
+            if tuple(source_address) != tuple(exit_socket.hop.address):
+                self.drop_counts[DROP_TUNNEL_WRONG_NEIGHBOUR] += 1
+                return
             exit_socket.beat_heart()
         size = min(payload.response_size, MAX_TEST_RESPONSE_SIZE)
         self.send_cell(source_address, TestResponsePayload(payload.circuit_id, payload.identifier, os.urandom(size)))
@@ -533,4 +585,5 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
 
 
 __all__ = ["DROP_TUNNEL_BAD_DATA", "DROP_TUNNEL_BAD_PEER_FLAGS", "DROP_TUNNEL_OTHER_COMMUNITY",
-           "DROP_TUNNEL_UNEXPECTED_PING", "MAX_TEST_RESPONSE_SIZE", "TunnelCommunity", "TunnelSettings", "unpack_cell"]
+           "DROP_TUNNEL_UNCLAIMED_DATA", "DROP_TUNNEL_UNEXPECTED_PING", "DROP_TUNNEL_WRONG_NEIGHBOUR",
+           "MAX_TEST_RESPONSE_SIZE", "TunnelCommunity", "TunnelSettings", "unpack_cell"]

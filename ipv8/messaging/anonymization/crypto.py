@@ -423,12 +423,21 @@ def encrypt_layers(content: bytes, direction: int, hops_keys: Sequence[SessionKe
     :raises CryptoException: with :attr:`~CryptoException.layer` set, if a hop has no keys or a layer fails.
     """
     count = len(hops_keys)
-    for position in range(count, 0, -1):
-        try:
-            content = _layer(hops_keys[position - 1]).encrypt_str(content, direction)
-        except CryptoException as exc:
-            exc.layer = (position, count)
+    position = count
+    # One try around the loop, not one per layer: this runs for every cell; the layer is worked out on failure.
+    try:
+        while position:
+            content = hops_keys[position - 1].encrypt_str(content, direction)  # type: ignore[union-attr]
+            position -= 1
+    except CryptoException as exc:
+        exc.layer = (position, count)
+        raise
+    except AttributeError:
+        if hops_keys[position - 1] is not None:
             raise
+        exc = CryptoException("no session keys for this hop yet", REASON_MISSING_KEYS)
+        exc.layer = (position, count)
+        raise exc from None
     return content
 
 
@@ -441,19 +450,21 @@ def decrypt_layers(content: bytes, direction: int, hops_keys: Sequence[SessionKe
     :raises CryptoException: with :attr:`~CryptoException.layer` set (or its :class:`ReplayError` subclass).
     """
     count = len(hops_keys)
-    for position, keys in enumerate(hops_keys, 1):
-        try:
-            content = _layer(keys).decrypt_str(content, direction)
-        except CryptoException as exc:
-            exc.layer = (position, count)
+    position = 0
+    try:
+        for keys in hops_keys:
+            position += 1
+            content = keys.decrypt_str(content, direction)  # type: ignore[union-attr]
+    except CryptoException as exc:
+        exc.layer = (position, count)
+        raise
+    except AttributeError:
+        if hops_keys[position - 1] is not None:
             raise
+        exc = CryptoException("no session keys for this hop yet", REASON_MISSING_KEYS)
+        exc.layer = (position, count)
+        raise exc from None
     return content
-
-
-def _layer(keys: SessionKeys | None) -> SessionKeys:
-    if keys is None:
-        raise CryptoException("no session keys for this hop yet", REASON_MISSING_KEYS)
-    return keys
 
 
 # -- the handshake -----------------------------------------------------------------------------------------

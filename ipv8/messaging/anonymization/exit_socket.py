@@ -71,6 +71,10 @@ EXIT_DROP_RECEIVED_WHILE_CLOSED = "received-while-closed"
 MAX_PENDING_RESOLUTIONS = 32
 #: Receive buffer: any UDP datagram fits, so none is silently truncated.
 _READ_SIZE = 65536
+#: Destinations whose verdict an exit socket remembers (cleared when full).
+_DESTINATION_CACHE_SIZE = 1024
+#: :meth:`TunnelExitSocket._judge_host`'s mark for a host name (resolved first, then judged as an IP).
+_HOST_NAME = object()
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 
 
@@ -143,10 +147,10 @@ class ExitPolicy:
         flags = self._peer_flags()
         if is_ipv8 and PEER_FLAG_EXIT_IPV8 in flags:
             return None
-        is_bt = DataChecker.could_be_bt(data)
-        if is_bt and PEER_FLAG_EXIT_BT in flags:
+        # The flag first: the content checks are the dearer part, and only an exit for BitTorrent needs them.
+        if PEER_FLAG_EXIT_BT in flags and DataChecker.could_be_bt(data):
             return None
-        return f"not an exit for this traffic (BitTorrent={is_bt}, IPv8={is_ipv8})"
+        return f"not an exit for this traffic (BitTorrent={DataChecker.could_be_bt(data)}, IPv8={is_ipv8})"
 
     def is_allowed(self, data: bytes) -> bool:
         """Whether ``data`` may pass."""
@@ -287,7 +291,8 @@ class TunnelExitSocket(RoutingObject, DatagramProtocol):
         ip = ipaddress.ip_address(interface)
         self._ipv6 = ip.version == 6
         self._dual_stack = self._ipv6 and ip.is_unspecified
-        self.allow_loopback = ip.is_loopback if allow_loopback is None else allow_loopback
+        self._destinations: dict[str, tuple[str | None, Any]] = {}
+        self._allow_loopback = ip.is_loopback if allow_loopback is None else allow_loopback
         self.enabled = False
         """Whether the UDP port was opened (pyipv8's name; the REST exits list shows it)."""
         self.drops: dict[str, int] = {}
@@ -298,6 +303,16 @@ class TunnelExitSocket(RoutingObject, DatagramProtocol):
         self._closed = False
         self._close_outcome: _OneShot[None] | None = None
         self._resolving: set[Deferred[str]] = set()
+
+    @property
+    def allow_loopback(self) -> bool:
+        """Whether loopback destinations are allowed (see the class documentation)."""
+        return self._allow_loopback
+
+    @allow_loopback.setter
+    def allow_loopback(self, value: bool) -> None:
+        self._allow_loopback = value
+        self._destinations.clear()  # the remembered verdicts (see _judge_host) depended on it
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -369,10 +384,11 @@ class TunnelExitSocket(RoutingObject, DatagramProtocol):
 
         :raises TypeError: ``data`` is not bytes-like.
         """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            msg = f"exit data must be bytes, got {type(data).__name__}"
-            raise TypeError(msg)
-        data = bytes(data)
+        if data.__class__ is not bytes:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                msg = f"exit data must be bytes, got {type(data).__name__}"
+                raise TypeError(msg)
+            data = bytes(data)
         if self._closed:
             self._drop(EXIT_DROP_CLOSED)
             return
@@ -388,17 +404,54 @@ class TunnelExitSocket(RoutingObject, DatagramProtocol):
         except (TypeError, IndexError, KeyError):
             self._drop(EXIT_DROP_BAD_DESTINATION, destination)
             return
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port <= 0xFFFF:
+        if (port.__class__ is not int and (not isinstance(port, int) or isinstance(port, bool))) \
+                or not 0 < port <= 0xFFFF:
             self._drop(EXIT_DROP_BAD_DESTINATION, destination)
             return
         if isinstance(host, (bytes, bytearray)):
             host = bytes(host).decode("ascii", "replace")
-        try:
-            ipaddress.ip_address(host)
-        except (ValueError, TypeError):
+        decision = self._destinations.get(host) if host.__class__ is str else None
+        if decision is None:
+            decision = self._judge_host(host)
+        target, reason = decision
+        if target is not None:
+            self._write(data, target, port)
+        elif reason is _HOST_NAME:
             self._send_to_name(data, host, port)
         else:
-            self._send_to_ip(data, host, port)
+            self._drop(reason, host)
+
+    def _judge_host(self, host: str) -> tuple[str | None, Any]:
+        """Where datagrams for ``host`` go: ``(socket address text, None)``, ``(None, drop reason)`` or
+        ``(None, _HOST_NAME)``; remembered, since a circuit sends to few hosts and parsing costs more than the rest
+        of the exit's work per datagram."""
+        try:
+            ip = ipaddress.ip_address(host)
+        except (ValueError, TypeError):
+            decision: tuple[str | None, Any] = (None, _HOST_NAME)
+        else:
+            decision = self._judge_ip(ip)
+        if host.__class__ is str:  # only text keys: other values may not even be hashable
+            if len(self._destinations) >= _DESTINATION_CACHE_SIZE:
+                self._destinations.clear()
+            self._destinations[host] = decision
+        return decision
+
+    def _judge_ip(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> tuple[str | None, Any]:
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        scope = host_scope(str(ip))
+        if scope is Scope.UNUSABLE:
+            return None, EXIT_DROP_BAD_DESTINATION
+        if scope is Scope.LOOPBACK and not self.allow_loopback:
+            return None, EXIT_DROP_LOCAL_DESTINATION
+        if ip.version == 6 and not self._ipv6:
+            return None, EXIT_DROP_UNSUPPORTED_FAMILY
+        if ip.version == 4 and self._ipv6:
+            if not self._dual_stack:
+                return None, EXIT_DROP_UNSUPPORTED_FAMILY
+            return f"::ffff:{ip}", None  # IPv4 through a dual-stack IPv6 socket
+        return str(ip), None
 
     def _send_to_name(self, data: bytes, host: object, port: int) -> None:
         name = normalize_hostname(host)
@@ -424,31 +477,29 @@ class TunnelExitSocket(RoutingObject, DatagramProtocol):
         lookup.addCallbacks(resolved, failed)
 
     def _send_to_ip(self, data: bytes, host: str, port: int) -> None:
+        """Send to a resolved IP literal ``host`` (checked as a literal one would be)."""
         if self._closed or self._port is None:
             self._drop(EXIT_DROP_CLOSED)
             return
-        ip = ipaddress.ip_address(host)
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        scope = host_scope(str(ip))
-        if scope is Scope.UNUSABLE:
-            self._drop(EXIT_DROP_BAD_DESTINATION, ip)
+        decision = self._destinations.get(host)
+        if decision is None:
+            decision = self._judge_host(host)
+        target, reason = decision
+        if target is None:
+            self._drop(EXIT_DROP_BAD_DESTINATION if reason is _HOST_NAME else reason, host)
             return
-        if scope is Scope.LOOPBACK and not self.allow_loopback:
-            self._drop(EXIT_DROP_LOCAL_DESTINATION, ip)
-            return
-        if ip.version == 6 and not self._ipv6:
-            self._drop(EXIT_DROP_UNSUPPORTED_FAMILY, ip)
-            return
-        if ip.version == 4 and self._ipv6:
-            if not self._dual_stack:
-                self._drop(EXIT_DROP_UNSUPPORTED_FAMILY, ip)
-                return
-            target = f"::ffff:{ip}"  # IPv4 through a dual-stack IPv6 socket
-        else:
-            target = str(ip)
+        self._write(data, target, port)
+
+    def _write(self, data: bytes, target: str, port: int) -> None:
+        # Straight to the socket when there is one: Twisted's ``write`` would parse the (already checked) IP
+        # again on every datagram, which costs more than the system call. Errors are the same OSErrors.
+        transport = self.transport
+        sendto = getattr(getattr(transport, "socket", None), "sendto", None)
         try:
-            self.transport.write(data, (target, port))
+            if sendto is not None:
+                sendto(data, (target, port))
+            else:
+                transport.write(data, (target, port))
         except (twisted_errors.InvalidAddressError, ValueError, TypeError) as exc:
             self._drop(EXIT_DROP_BAD_DESTINATION, exc)
         except (twisted_errors.MessageLengthError, OSError) as exc:

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import gatherResults, maybeDeferred
+from twisted.internet.defer import gatherResults, maybeDeferred, succeed
 
 from ...keyvault.crypto import default_eccrypto
+from ...messaging.anonymization.endpoint import TunnelEndpoint
 from ...peer import Peer
 from ...peerdiscovery.network import Network
 from .endpoint import AutoMockEndpoint, Internet
@@ -15,6 +16,22 @@ if TYPE_CHECKING:
 
     from ...community import Community, CommunitySettings
     from ...overlay import Overlay
+
+
+class MockTunnelEndpoint(TunnelEndpoint):
+    """A :class:`~ipv8.messaging.anonymization.endpoint.TunnelEndpoint` around a new, open AutoMockEndpoint.
+
+    Unlike pyipv8's stand-in of this name, it really tunnels once given a TunnelCommunity
+    (``set_tunnel_community``); until then the packets of anonymized communities are dropped and counted.
+
+    :param internet: the in-memory internet to attach to (the module default when omitted).
+    """
+
+    def __init__(self, internet: Internet | None = None) -> None:
+        """Create and open the mock endpoint, and wrap it."""
+        raw = AutoMockEndpoint(internet)
+        raw.open()
+        super().__init__(raw)
 
 
 class MockIPv8:
@@ -28,17 +45,24 @@ class MockIPv8:
         network and key, available as :attr:`dht` and to the overlay as ``settings.dht``.
     :param enable_statistics: wrap the endpoint in a StatisticsEndpoint and count this overlay's messages.
     :param internet: the in-memory internet to attach to (the module default when omitted).
+    :param tunnel_endpoint: wrap the endpoint in a :class:`~ipv8.messaging.anonymization.endpoint.TunnelEndpoint`
+        (outermost, as the service does for configurations with an ``anonymize`` overlay), so that overlays
+        created with ``anonymize=True`` on it send through the circuits of a TunnelCommunity on it.
     """
 
     def __init__(self, crypto_curve_or_peer: str | Peer, overlay_class: type[Community],
                  settings: CommunitySettings | None = None, create_dht: bool = False,
-                 enable_statistics: bool = False, internet: Internet | None = None, **overlay_kwargs: Any) -> None:
+                 enable_statistics: bool = False, internet: Internet | None = None, tunnel_endpoint: bool = False,
+                 **overlay_kwargs: Any) -> None:
         self.raw_endpoint = AutoMockEndpoint(internet)
         self.raw_endpoint.open()
         self.endpoint: Any = self.raw_endpoint
+        statistics: Any = None
         if enable_statistics:
             from ...messaging.interfaces.statistics_endpoint import StatisticsEndpoint
-            self.endpoint = StatisticsEndpoint(self.raw_endpoint)
+            self.endpoint = statistics = StatisticsEndpoint(self.raw_endpoint)
+        if tunnel_endpoint:
+            self.endpoint = TunnelEndpoint(self.endpoint)
 
         self.network = Network()
         if isinstance(crypto_curve_or_peer, Peer):
@@ -71,7 +95,7 @@ class MockIPv8:
         self.overlays: list[Overlay] = [self.overlay] if self.dht is None else [self.dht, self.overlay]
         self.strategies: list[tuple[Overlay, Any, int]] = []
         if enable_statistics:
-            self.endpoint.enable_community_statistics(self.overlay.get_prefix(), True)
+            statistics.enable_community_statistics(self.overlay.get_prefix(), True)
 
     def add_strategy(self, overlay: Overlay, strategy: Any, target_peers: int) -> None:
         """Remember a discovery strategy; tests drive it with :meth:`walk`."""
@@ -96,6 +120,10 @@ class MockIPv8:
         self.overlays = [overlay for overlay in self.overlays if overlay is not instance]
         self.strategies = [entry for entry in self.strategies if entry[0] is not instance]
         return maybeDeferred(instance.unload)
+
+    def produce_anonymized_endpoint(self) -> Deferred:
+        """A Deferred firing with a :class:`MockTunnelEndpoint` on this node's internet (pyipv8's method)."""
+        return succeed(MockTunnelEndpoint(self.raw_endpoint.internet))
 
     def stop(self) -> Deferred:
         """Unload every overlay and close the endpoint."""

@@ -10,13 +10,18 @@ Usage: ``python ref_rest_node.py '<JSON configuration>'`` with the keys
 ``community_id``       hex id of the third overlay, ``RESTCompatCommunity``
 ``extra_path``         a directory put in front of ``sys.path`` (pyipv8 3.2.1's REST layer needs marshmallow<4,
                        which the test installs there; see test_rest_compat.py)
+``tunnel_flags``       when given, a fourth overlay, pyipv8's TunnelCommunity (Python endpoint), with these peer
+                       flags (a list of ints)
 
 The node binds its UDP endpoint and its REST API to 127.0.0.1 only (port 0: the system picks), loads
-three overlays (DiscoveryCommunity, DHTDiscoveryCommunity, RESTCompatCommunity) with a RandomWalk each and no
-bootstrap servers. It speaks the line protocol of ``ref_peer.py`` (:mod:`command_loop`): JSON events on stdout
-(``ready`` with ``rest_port``, ``reply``, ``exit`` with the loopback guard's refusal counters) and JSON commands
-on stdin: ``walk_to`` (``address``: ``[ip, port]``, every overlay), ``peers`` (the number of verified peers per
-overlay), ``dht_store_peer`` (announce ourselves in the DHT; the number of nodes that confirmed) and ``stop``.
+three overlays (DiscoveryCommunity, DHTDiscoveryCommunity, RESTCompatCommunity; and TunnelCommunity, see
+above) with a RandomWalk each and no bootstrap servers. It speaks the line protocol of ``ref_peer.py``
+(:mod:`command_loop`): JSON events on stdout (``ready`` with ``rest_port``, ``reply``, ``exit`` with the
+loopback guard's refusal counters) and JSON commands on stdin: ``walk_to`` (``address``: ``[ip, port]``, every
+overlay), ``peers`` (the number of verified peers per overlay), ``dht_store_peer`` (announce ourselves in the
+DHT; the number of nodes that confirmed), ``tunnel_candidates`` (the number of tunnel peers whose flags we know),
+``build_circuit`` (``hops``; the id of the READY circuit, or null) and ``stop``. Only pings and speed tests go
+through the circuits: no data leaves them, so no exit socket opens.
 It exits when stdin closes, on ``stop``, or at the deadline.
 """
 from __future__ import annotations
@@ -45,6 +50,7 @@ pyipv8_sandbox.confine("ref_rest_node.py")
 import ipv8.configuration as pyipv8_configuration  # noqa: E402
 from ipv8.community import Community  # noqa: E402
 from ipv8.dht.discovery import DHTDiscoveryCommunity  # noqa: E402
+from ipv8.messaging.anonymization.community import TunnelCommunity  # noqa: E402
 from ipv8.messaging.interfaces.statistics_endpoint import StatisticsEndpoint  # noqa: E402
 from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint  # noqa: E402
 from ipv8.REST.rest_manager import RESTManager  # noqa: E402
@@ -75,7 +81,8 @@ def build_configuration() -> dict[str, Any]:
     configuration["overlays"] = [
         {"class": name, "key": "rest node", "walkers": walkers, "bootstrappers": [], "initialize": {},
          "on_start": []}
-        for name in ("DiscoveryCommunity", "DHTDiscoveryCommunity", "RESTCompatCommunity")]
+        for name in ("DiscoveryCommunity", "DHTDiscoveryCommunity", "RESTCompatCommunity",
+                     *(("TunnelCommunity",) if "tunnel_flags" in CONFIG else ()))]
     return configuration
 
 
@@ -98,8 +105,13 @@ class Node:
             # overlay that is not a listener of the UDP endpoint is registered there for its prefix.
             udp = override.endpoint
             for overlay in self.ipv8.overlays:
-                if overlay not in udp._listeners:  # noqa: SLF001 - pyipv8 keeps its listeners there
-                    udp.add_prefix_listener(overlay, overlay.get_prefix())
+                # A TunnelCommunity receives through its crypto endpoint, which opens the cells first.
+                listener = overlay.crypto_endpoint if isinstance(overlay, TunnelCommunity) else overlay
+                if listener not in udp._listeners:  # noqa: SLF001 - pyipv8 keeps its listeners there
+                    udp.add_prefix_listener(listener, overlay.get_prefix())
+        self.tunnels = self.ipv8.get_overlay(TunnelCommunity)
+        if self.tunnels is not None:
+            self.tunnels.settings.peer_flags = {int(flag) for flag in CONFIG["tunnel_flags"]}
         self.rest = RESTManager(self.ipv8)
         self.shutdown = command_loop.Shutdown(float(CONFIG.get("deadline", 30.0)))
 
@@ -130,6 +142,13 @@ class Node:
         if kind == "dht_store_peer":
             dht = self.ipv8.get_overlay(DHTDiscoveryCommunity)
             return len(await dht.store_peer())
+        if kind == "tunnel_candidates":
+            return len(self.tunnels.candidates) if self.tunnels is not None else 0
+        if kind == "build_circuit":
+            circuit = self.tunnels.create_circuit(int(command.get("hops", 1)))
+            if circuit is None or await circuit.ready is None:
+                return None
+            return circuit.circuit_id
         if kind == "stop":
             self.shutdown.request("stop command")
             return None

@@ -1,9 +1,10 @@
 """What the SOCKS5 front door expects from the circuit side, and what it reports.
 
 The SOCKS layer only speaks RFC 1928; where a client's datagrams go is decided by a *sink*, normally the
-TunnelCommunity, which puts them on circuits. The sink provides :class:`ISocksDatagramSink`; if it also
-provides :class:`ISocksAssociationObserver` it is told when associations come and go, so it can attach
-circuits to them and forget them again. Traffic coming back from the circuits is handed to the client with
+:class:`~ipv8.messaging.anonymization.socks5.dispatcher.TunnelDispatcher`, which puts them on the circuits of a
+TunnelCommunity. The sink provides :class:`ISocksDatagramSink`; if it also provides
+:class:`ISocksAssociationObserver` it is told when associations come and go, so it can attach circuits to them
+and forget them again. Traffic coming back from the circuits is handed to the client with
 :meth:`~ipv8.messaging.anonymization.socks5.udp_connection.Socks5UDPConnection.send_datagram`.
 """
 from __future__ import annotations

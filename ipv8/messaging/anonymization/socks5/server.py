@@ -5,14 +5,19 @@ Using it (draft for the anonymization guide)
 
 Programs that are not written in Python reach the tunnels through this front door: they speak SOCKS5 to
 127.0.0.1, ask for a UDP association, and send their datagrams through it; the server gives each datagram
-to a *sink* (the TunnelCommunity, through
-:class:`~ipv8.messaging.anonymization.socks5.interfaces.ISocksDatagramSink`), which carries it over a circuit
-of the configured length, and answers from the circuit come back the same way::
+to a *sink* (normally a :class:`~ipv8.messaging.anonymization.socks5.dispatcher.TunnelDispatcher` of the
+TunnelCommunity, through :class:`~ipv8.messaging.anonymization.socks5.interfaces.ISocksDatagramSink`), which
+carries it over a circuit of the configured length, and answers from the circuit come back the same way::
 
-    server = Socks5Server(sink=tunnel_community, settings=Socks5Settings(port=1080, hops=1))
+    dispatcher = TunnelDispatcher(tunnel_community)
+    server = Socks5Server(sink=dispatcher, settings=Socks5Settings(port=1080, hops=1))
     await server.start()            # listening on 127.0.0.1:1080 (TCP control connections)
     ...
     await server.stop()             # closes every association and the listening socket
+    dispatcher.close()
+
+:func:`~ipv8.messaging.anonymization.socks5.dispatcher.start_socks5_servers` does all of this for one or more
+servers, and refuses non-loopback interfaces unless explicitly allowed.
 
 Only UDP is carried, so the client must be one that uses SOCKS5's UDP ASSOCIATE: BitTorrent clients built
 on libtorrent (e.g. qBittorrent, Deluge: proxy type "SOCKS5", host 127.0.0.1, port 1080, "use proxy for peer
