@@ -2,7 +2,8 @@
 
 Started by the benchmark with ``.venv/bin/python bench/_trustchain_worker.py '<JSON settings>'``. It opens a
 UDP socket on 127.0.0.1, runs a ``TrustChainCommunity`` that countersigns every ``bench`` proposal, prints
-one JSON line (``address``, ``public_key``) and runs until its stdin closes; then it prints a second line
+one JSON line (``address``, ``public_key``) and runs until its stdin closes (with ``"preload": N`` in the
+settings it first stores a chain of N blocks of its own, for the crawl measurement); then it prints a second line
 with its chain length and the CPU seconds it used.
 """
 from __future__ import annotations
@@ -54,8 +55,24 @@ async def start(settings: dict) -> None:
     key = default_eccrypto.generate_key("curve25519")
     address = UDPv4Address(*endpoint.get_address())
     community = TrustChainCommunity(TrustChainCommunity.settings_class(
-        my_peer=Peer(key, address), endpoint=endpoint, network=Network(), **settings))
+        my_peer=Peer(key, address), endpoint=endpoint, network=Network(),
+        **{name: value for name, value in settings.items() if name != "preload"}))
     community.add_listener(SignEverything(), [b"bench"])
+    preload = int(settings.get("preload", 0))
+    if preload:
+        # A long chain of our own to be crawled: proposals to a made-up key, stored in one transaction.
+        from ipv8.attestation.trustchain.block import TrustChainBlock
+        from ipv8.attestation.trustchain.memory import MemoryChainStore
+        other = default_eccrypto.generate_key("curve25519").pub().key_to_bin()
+        store, blocks = MemoryChainStore(), []
+        for number in range(preload):
+            block = TrustChainBlock.create(b"bench", {"number": number, "up": 1024}, store,
+                                           community.my_public_key_bin, link_pk=other,
+                                           timestamp=1_700_000_000_000 + number)
+            block.sign(key)
+            store.add(block)
+            blocks.append(block)
+        community.persistence.add_blocks(blocks)
     stdio.StandardIO(UntilStdinCloses(community))
     print(json.dumps({"address": list(address), "public_key": key.pub().key_to_bin().hex()}), flush=True)
 

@@ -11,8 +11,9 @@ Four measurements (issue 15's targets in brackets):
   the proposer keeps ``--window`` proposals outstanding (and, for comparison, one at a time); a pair counts
   when the agreement is back, validated and stored on both sides [>= 2,000 pairs/s]. Afterwards the
   proposer's database is audited (every block must validate).
-* ``crawl``: a third node crawls the countersigner's chain (``crawl_chain``) [100k blocks in < 30 s]; both
-  sides use ``max_crawl_batch`` 50 (1.x: 10).
+* ``crawl``: a third node crawls the countersigner's chain (``crawl_chain``); then a node in another process
+  stores a chain of ``--crawl-blocks`` (100,000) blocks and a node here crawls all of it [100k blocks in
+  < 30 s]. Both sides use ``max_crawl_batch`` 50 (1.x: 10) and ``crawl_window`` 4 (ranges in flight).
 * ``db``: bytes of database file per stored block.
 
 With ``--reference`` pyipv8 1.10.0 (``.venv-ipv8-1x``, ``make legacy-1x-venv``) measures the same things
@@ -71,7 +72,7 @@ from ipv8.peerdiscovery.network import Network
 LEGACY_1X_PYTHON = os.path.join(REPO_ROOT, ".venv-ipv8-1x", "bin", "python")
 #: Settings of both benchmark nodes: limits meant against strangers must not throttle the measured flow.
 NODE_SETTINGS = {"broadcast_rate_limit": 100_000.0, "crawl_rate_limit": 100_000.0, "max_crawl_batch": 50,
-                 "max_pending_countersigns": 256, "max_pending_signatures": 1024}
+                 "max_pending_countersigns": 256, "max_pending_signatures": 1024, "crawl_timeout": 2.0}
 
 
 def timed(work: Any) -> tuple[Any, float, float]:
@@ -117,9 +118,9 @@ def bench_validation(count: int) -> dict[str, Any]:
     return figures
 
 
-def start_worker(db_path: str) -> tuple[subprocess.Popen, dict[str, Any]]:
+def start_worker(db_path: str, **extra: Any) -> tuple[subprocess.Popen, dict[str, Any]]:
     worker = subprocess.Popen([sys.executable, os.path.join(BENCH_DIR, "_trustchain_worker.py"),
-                               json.dumps({**NODE_SETTINGS, "working_directory": db_path})],
+                               json.dumps({**NODE_SETTINGS, "working_directory": db_path, **extra})],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=clean_environment())
     line = worker.stdout.readline()
     if not line:
@@ -186,14 +187,57 @@ async def bench_network(pairs: int, window: int) -> dict[str, Any]:
     return figures
 
 
-def run_network(pairs: int, window: int) -> dict[str, Any]:
+async def bench_big_crawl(blocks: int) -> dict[str, Any]:
+    """A node in another process holds a chain of ``blocks`` blocks; a node here crawls all of it."""
+    with tempfile.TemporaryDirectory() as directory:
+        made = time.perf_counter()
+        worker, hello = start_worker(os.path.join(directory, "holder"), preload=blocks)
+        print(f"  the holder made and stored {blocks} blocks in {time.perf_counter() - made:.1f} s", file=sys.stderr)
+        try:
+            holder = Peer(bytes.fromhex(hello["public_key"]), UDPv4Address(*hello["address"]))
+            worker_cpu_before = _worker_cpu(worker)
+            crawler = await open_node(os.path.join(directory, "crawler"))
+            wall, cpu = time.perf_counter(), time.process_time()
+            await crawler.crawl_chain(holder, latest_block_num=blocks)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            worker_cpu = _worker_cpu(worker) - worker_cpu_before
+            got = crawler.persistence.get_number_of_known_blocks(holder.public_key.key_to_bin())
+            await crawler.unload()
+            await crawler.endpoint.close()
+        finally:
+            worker.stdin.close()
+            worker.stdout.readline()
+            worker.wait(10)
+    return {"blocks": got, "expected": blocks, "seconds": wall, "per_s": got / wall, "crawler_cpu_s": cpu,
+            "holder_cpu_s": worker_cpu}
+
+
+def _worker_cpu(worker: subprocess.Popen) -> float:
+    """CPU seconds (user + system) the worker process used so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{worker.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+async def bench_all_network(pairs: int, window: int, crawl_blocks: int) -> dict[str, Any]:
+    figures = await bench_network(pairs, window)
+    if crawl_blocks:
+        print(f"crawl of {crawl_blocks} blocks ...", file=sys.stderr)
+        figures["big_crawl"] = await bench_big_crawl(crawl_blocks)
+    return figures
+
+
+def run_network(pairs: int, window: int, crawl_blocks: int = 0) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
 
     def done(result: Any) -> None:
         outcome["result"] = result
         reactor.stop()
 
-    reactor.callWhenRunning(lambda: ensureDeferred(bench_network(pairs, window)).addBoth(done))
+    reactor.callWhenRunning(lambda: ensureDeferred(bench_all_network(pairs, window, crawl_blocks)).addBoth(done))
     reactor.run()
     if not isinstance(outcome.get("result"), dict):
         raise SystemExit(f"the network benchmark failed: {outcome.get('result')}")
@@ -220,6 +264,9 @@ def print_report(ours: dict[str, Any], reference: dict[str, Any] | None, markdow
          ""),
         (f"crawl {network['crawl']['blocks']:,}/{network['crawl']['expected']:,} blocks",
          f"{network['crawl']['seconds']:.1f} s ({network['crawl']['per_s']:,.0f} blocks/s)", ""),
+        *([(f"crawl {network['big_crawl']['blocks']:,}/{network['big_crawl']['expected']:,} blocks, other process",
+            f"{network['big_crawl']['seconds']:.1f} s ({network['big_crawl']['per_s']:,.0f} blocks/s)", "")]
+          if "big_crawl" in network else []),
         ("database bytes per block", f"{network['db']['bytes_per_block']:,.0f}",
          f"{reference['db_bytes_per_block']:,.0f}" if reference else ""),
     ]
@@ -243,6 +290,8 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=None, help="chain length to validate (100000)")
     parser.add_argument("--pairs", type=int, default=None, help="pairs to sign (5000)")
     parser.add_argument("--window", type=int, default=32, help="outstanding proposals (32)")
+    parser.add_argument("--crawl-blocks", type=int, default=None,
+                        help="length of the chain crawled from another process (100000; 0: skip)")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
     args = parser.parse_args()
     blocks = args.blocks or (3_000 if args.quick else 100_000)
@@ -257,7 +306,8 @@ def main() -> None:
     print("validation ...", file=sys.stderr)
     ours = {"validate": bench_validation(blocks)}
     print("pairs, crawl, database ...", file=sys.stderr)
-    ours["network"] = run_network(pairs, args.window)
+    crawl_blocks = args.crawl_blocks if args.crawl_blocks is not None else (3_000 if args.quick else 100_000)
+    ours["network"] = run_network(pairs, args.window, crawl_blocks)
     if args.json:
         print(json.dumps({"txipv8": ours, "pyipv8_1_10": reference}, indent=1))
     print_report(ours, reference, args.markdown)

@@ -67,7 +67,10 @@ class CrawlRequestCache(NumberCache):
         self.community = community
         self.address = address
         self.max_blocks = max_blocks
+        #: The valid blocks of the answer (filled in when it is complete).
         self.blocks: list[TrustChainBlock] = []
+        #: The well-formed blocks received so far, not yet validated.
+        self.received: list[TrustChainBlock] = []
         self.answers = 0
         self.deferred: Deferred = Deferred()
 
@@ -82,12 +85,19 @@ class CrawlRequestCache(NumberCache):
             self.finish()
 
     def finish(self) -> None:
-        """Stop waiting and fire with what arrived."""
+        """Stop waiting; validate and store what arrived (in one batch) and fire with the valid blocks."""
         if self.community.request_cache.get(self.name, self.number) is self:
             self.community.request_cache.pop(self.name, self.number)
-        if not self.deferred.called:
-            self.deferred.callback(self.blocks)
+        self._settle()
 
     def on_timeout(self) -> None:
-        if not self.deferred.called:
-            self.deferred.callback(self.blocks)
+        self._settle()
+
+    def _settle(self) -> None:
+        if self.deferred.called:
+            return
+        received, self.received = self.received, []
+        if received and not self.community.shutting_down:
+            verdicts = self.community.validate_persist_blocks(received)
+            self.blocks = [block for block, verdict in zip(received, verdicts) if verdict.acceptable]
+        self.deferred.callback(self.blocks)

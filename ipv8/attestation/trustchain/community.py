@@ -52,9 +52,11 @@ from .crawling import (_INTRO_CRAWL_INTERVAL, DROP_TC_BUSY, DROP_TC_RATE_LIMITED
                        ChainCrawling)
 from .database import BlockConflictError, TrustChainDB
 from .encoding import TransactionEncodeError
+from .memory import validate_batch
 from .payload import (BLOCK_FIELDS, CrawlRequestPayload, CrawlResponsePayload, EmptyCrawlResponsePayload,
                       HalfBlockBroadcastPayload, HalfBlockPairBroadcastPayload, HalfBlockPairPayload,
                       HalfBlockPayload)
+from .reputation import Reputation
 from .settings import TrustChainSettings
 
 if TYPE_CHECKING:
@@ -91,6 +93,8 @@ class TrustChainCommunity(ChainCrawling, Community):
         self.persistence = self.DB_CLASS(self._db_path(settings), clock=self._reactor)
         self.my_public_key_bin: bytes = self.my_peer.public_key.key_to_bin()
         self.listeners_map: dict[bytes, list[BlockListener]] = {}
+        #: Scores of other keys from our point of view (:mod:`.reputation`), cached for a few seconds.
+        self.reputation = Reputation(self)
         self.shutting_down = False
         #: Broadcast block hashes already handled (checked once, relayed once).
         self.seen_broadcasts: AgedMap[bytes, None] = AgedMap(settings.broadcast_seen_size,
@@ -410,6 +414,34 @@ class TrustChainCommunity(ChainCrawling, Community):
             self.store_block(block)
             self.notify_listeners(block)
         return result
+
+    def validate_persist_blocks(self, blocks: list[TrustChainBlock]) -> list[ValidationResult]:
+        """:meth:`validate_persist_block` for many blocks at once (a crawl answer), with the same verdicts.
+
+        The stored blocks they meet are read in a few range queries and the blocks are judged in memory
+        (:func:`~.memory.validate_batch`); the new ones are written with one statement per block in the
+        current batch. Blocks of a class with its own rules, or spread too far for range queries, go one by
+        one.
+        """
+        context = None
+        if len(blocks) > 1 and all(type(block) is TrustChainBlock for block in blocks):
+            context = self.persistence.get_validation_context(blocks)
+        if context is None:
+            return [self.validate_persist_block(block) for block in blocks]
+        verdicts = validate_batch(blocks, context, now_ms=self._now_ms(), max_future_ms=self.settings.max_future_ms)
+        new: dict[bytes, TrustChainBlock] = {}
+        for block, (result, known) in zip(blocks, verdicts):
+            if result.fraud_proof is not None:
+                self.record_fraud_proof(result.fraud_proof)
+            if not result.acceptable:
+                self.drop_counts[DROP_TC_INVALID_BLOCK] += 1
+            elif not known:
+                new.setdefault(block.hash, block)
+        for block in new.values():
+            self.store_block(block)
+        for block in new.values():
+            self.notify_listeners(block)
+        return [result for result, _ in verdicts]
 
     def _validate_persist_pair(self, block1: TrustChainBlock, block2: TrustChainBlock) -> None:
         """Validate a proposal and its agreement; store them in one transaction when both may be stored."""

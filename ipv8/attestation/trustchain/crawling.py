@@ -104,6 +104,10 @@ class ChainCrawling:
             latest = await self.send_crawl_request(peer, public_key, -1, -1)
             known_length = max((block.sequence_number for block in latest if block.public_key == public_key),
                                default=0)
+        window = int(self.settings.crawl_window)
+        if window > 1:
+            await self._sweep_chain(peer, public_key, known_length, window)
+        # Block by block through the gaps that are left (lost answers, blocks that did not validate).
         attempts, last_lowest = 0, None
         while not self.shutting_down:
             lowest = self.persistence.get_lowest_sequence_number_unknown(public_key)
@@ -119,6 +123,38 @@ class ChainCrawling:
             if stop == 0 or stop > known_length:
                 stop = known_length
             await self.send_crawl_request(peer, public_key, start, min(stop, start + self.settings.max_crawl_batch - 1))
+
+    async def _sweep_chain(self, peer: Peer, public_key: bytes, known_length: int, window: int) -> None:
+        """Ask for consecutive ``max_crawl_batch`` ranges from the lowest unknown block up to
+        ``known_length``, ``window`` requests at a time: the peer reads and sends the next range while we
+        check the last one. Stops at the first range that brings no block of the chain (the peer has no
+        more, or stopped answering), so a length the peer lied about costs at most ``window`` requests more.
+        """
+        batch = max(1, int(self.settings.max_crawl_batch))
+        cursor = self.persistence.get_lowest_sequence_number_unknown(public_key)
+        running: set[Deferred] = set()
+        finished: Deferred | None = None
+        stalled = False
+
+        def landed(blocks: list, request: Deferred) -> None:
+            nonlocal stalled, finished
+            running.discard(request)
+            if not any(block.public_key == public_key for block in blocks):
+                stalled = True
+            if finished is not None and not finished.called:
+                finished.callback(None)
+
+        while not self.shutting_down:
+            while not stalled and cursor <= known_length and len(running) < window:
+                stop = min(known_length, cursor + batch - 1)
+                request = self.send_crawl_request(peer, public_key, cursor, stop)
+                running.add(request)
+                request.addCallback(landed, request)
+                cursor = stop + 1
+            if not running:
+                return
+            finished = Deferred()
+            await finished
 
     @lazy_wrapper(GlobalTimeDistributionPayload, CrawlRequestPayload)
     def received_crawl_request(self, peer: Peer, dist: GlobalTimeDistributionPayload,
@@ -161,8 +197,9 @@ class ChainCrawling:
         if cache is None:
             return
         block = self._block_from(payload)
-        if block is not None and self.validate_persist_block(block).acceptable:
-            cache.blocks.append(block)
+        if block is not None:
+            # Judged together with the rest of the answer when it is complete (CrawlRequestCache.finish).
+            cache.received.append(block)
         cache.answered(payload.total_count)
 
     @lazy_wrapper_unsigned(GlobalTimeDistributionPayload, EmptyCrawlResponsePayload)

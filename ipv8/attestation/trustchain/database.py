@@ -418,6 +418,80 @@ class TrustChainDB:
             (public_key, public_key, ANY_COUNTERPARTY_PK, limit))
         return [{"public_key": key.hex(), "latest_block": top} for key, top in rows]
 
+    def get_validation_context(self, blocks: list[TrustChainBlock],
+                               max_rows: int = 10_000) -> list[TrustChainBlock] | None:
+        """The stored blocks that validating ``blocks`` reads, earliest stored first, in a few range queries.
+
+        Per chain in ``blocks``: its stored blocks in their sequence-number span, the nearest block on either
+        side, and the blocks pointing into the span; per agreement in ``blocks``: the block it points at and
+        the blocks pointing at that one. A :class:`~.memory.MemoryChainStore` of these answers validation's
+        questions about ``blocks`` as this database does. None if a span is much wider than the batch or more
+        than ``max_rows`` rows would be read: validate those block by block.
+        """
+        spans: dict[bytes, list[int]] = {}
+        targets: set[tuple[bytes, int]] = set()
+        for block in blocks:
+            span = spans.setdefault(block.public_key, [block.sequence_number, block.sequence_number])
+            span[0] = min(span[0], block.sequence_number)
+            span[1] = max(span[1], block.sequence_number)
+            if block.link_sequence_number != UNKNOWN_SEQ:
+                targets.add((block.link_public_key, block.link_sequence_number))
+        if any(high - low > 4 * len(blocks) + 8 for low, high in spans.values()):
+            return None
+        rows: dict[int, tuple] = {}
+        queries: list[tuple[str, tuple]] = []
+        for key, (low, high) in spans.items():
+            queries += [("WHERE public_key = ? AND sequence_number BETWEEN ? AND ?", (key, low, high)),
+                        ("WHERE public_key = ? AND sequence_number < ? ORDER BY sequence_number DESC", (key, low)),
+                        ("WHERE public_key = ? AND sequence_number > ? ORDER BY sequence_number ASC", (key, high)),
+                        ("WHERE link_public_key = ? AND link_sequence_number BETWEEN ? AND ?", (key, low, high))]
+        for key, number in targets:
+            queries += [("WHERE public_key = ? AND sequence_number = ?", (key, number)),
+                        ("WHERE link_public_key = ? AND link_sequence_number = ?", (key, number))]
+        for where, params in queries:
+            # The nearest-neighbour queries need one row; the others are capped by what is left.
+            limit = 1 if "ORDER BY" in where else max_rows + 1 - len(rows)
+            for row in self._conn.execute(f"SELECT rowid, {_COLUMNS} FROM blocks {where} LIMIT ?", (*params, limit)):
+                rows[row[0]] = row[1:]
+            if len(rows) > max_rows:
+                return None
+        return [self._block(rows[rowid]) for rowid in sorted(rows)]
+
+    def get_interactions(self, public_key: bytes, limit: int = 1000) -> list[tuple[bytes, int]]:
+        """``(other key, countersigned pairs)`` for the keys ``public_key`` completed pairs with, most first.
+
+        A pair counts only if both halves are stored and agree: an agreement and the proposal it points at,
+        addressed to the agreeing key (or to anybody). Neither side can invent an interaction alone, so
+        :mod:`.reputation` can trust these edges. At most ``limit`` keys per direction (indexed lookups).
+        """
+        agreed_by_others = self._conn.execute(
+            "SELECT a.public_key, count(*) AS n FROM blocks a JOIN blocks p ON p.public_key = a.link_public_key "
+            "AND p.sequence_number = a.link_sequence_number WHERE a.link_public_key = ? AND "
+            "a.link_sequence_number != ? AND a.public_key != ? AND p.link_public_key IN (a.public_key, ?) "
+            "GROUP BY a.public_key ORDER BY n DESC LIMIT ?",
+            (public_key, UNKNOWN_SEQ, public_key, ANY_COUNTERPARTY_PK, limit)).fetchall()
+        agreed_by_us = self._conn.execute(
+            "SELECT a.link_public_key, count(*) AS n FROM blocks a JOIN blocks p ON p.public_key = a.link_public_key "
+            "AND p.sequence_number = a.link_sequence_number WHERE a.public_key = ? AND a.link_sequence_number != ? "
+            "AND a.link_public_key NOT IN (?, ?) AND p.link_public_key IN (?, ?) "
+            "GROUP BY a.link_public_key ORDER BY n DESC LIMIT ?",
+            (public_key, UNKNOWN_SEQ, public_key, ANY_COUNTERPARTY_PK, public_key, ANY_COUNTERPARTY_PK,
+             limit)).fetchall()
+        counts: dict[bytes, int] = {}
+        for other, number in agreed_by_others + agreed_by_us:
+            counts[other] = counts.get(other, 0) + number
+        return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+    def get_fraudsters(self, public_keys: list[bytes]) -> set[bytes]:
+        """Those of ``public_keys`` against which a fraud proof is stored."""
+        found: set[bytes] = set()
+        for start in range(0, len(public_keys), 500):
+            chunk = public_keys[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            found.update(row[0] for row in self._conn.execute(
+                f"SELECT DISTINCT public_key FROM fraud_proofs WHERE public_key IN ({marks})", chunk))
+        return found
+
     def get_fraud_proofs(self, public_key: bytes | None = None) -> list[FraudProof]:
         """Stored fraud proofs (against one key)."""
         if public_key is None:

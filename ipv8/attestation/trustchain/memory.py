@@ -149,6 +149,29 @@ def validate_chain(blocks: Sequence[TrustChainBlock], store: MemoryChainStore | 
     return results
 
 
+def validate_batch(blocks: Sequence[TrustChainBlock], context: Iterable[TrustChainBlock], now_ms: int | None = None,
+                   max_future_ms: int = 10 * 60 * 1000, workers: int = 1) -> list[tuple[ValidationResult, bool]]:
+    """Validate ``blocks`` in order against ``context`` (the stored blocks they may meet, earliest stored first:
+    :meth:`~.database.TrustChainDB.get_validation_context`), adding each acceptable block to the view.
+
+    Returns ``(verdict, already stored)`` per block; the signatures of stored blocks are not checked again.
+    The verdicts are those that :meth:`TrustChainBlock.validate` against the database, with each acceptable
+    block stored before the next is judged, would give.
+    """
+    store = MemoryChainStore(context)
+    stored = [store.contains(block) for block in blocks]
+    signatures = iter(verify_signatures([block for block, known in zip(blocks, stored) if not known], workers))
+    results = []
+    for block, known in zip(blocks, stored):
+        result = block.validate(store, now_ms=now_ms, max_future_ms=max_future_ms,
+                                signature_valid=True if known else next(signatures))
+        if result.acceptable and not store.contains(block) and store.get(block.public_key,
+                                                                          block.sequence_number) is None:
+            store.add(block)
+        results.append((result, known))
+    return results
+
+
 def validate_database(database: TrustChainDB, workers: int = 2) -> dict[bytes, ValidationResult]:
     """Audit a whole database: every stored block judged against all the others, by block hash.
 

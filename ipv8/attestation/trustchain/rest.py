@@ -5,6 +5,7 @@
 ``GET /trustchain/blocks/{hash}``       one block by its hex hash: ``{"block": {...}}`` (404 if unknown)
 ``GET /trustchain/users``               keys with a chain, longest first: ``{"users": [...]}``
 ``GET /trustchain/users/{pk}/blocks``   the newest blocks of one chain: ``{"blocks": [...]}``
+``GET /trustchain/users/{pk}/reputation``  our score of that key (:mod:`.reputation`; not in 1.x)
 ======================================  ====================================================================
 
 The overlay is the first loaded :class:`~.community.TrustChainCommunity`, looked up on every request;
@@ -97,6 +98,29 @@ class UserBlocksEndpoint(_TrustChainResource):
         return {"blocks": [block.to_dict() for block in blocks]}
 
 
+_REPUTATION = obj(("public_key", "reputation", "fraud", "nodes_visited", "edges_visited", "truncated"),
+                  description="Personalised PageRank of the key from our own key over countersigned pairs.",
+                  public_key=string(), reputation={"type": "number", "minimum": 0, "maximum": 1},
+                  fraud={"type": "boolean", "description": "A fraud proof against the key is stored."},
+                  nodes_visited=integer(), edges_visited=integer(),
+                  truncated={"type": "boolean", "description": "The graph was larger than the bounds."})
+
+
+class UserReputationEndpoint(_TrustChainResource):
+    """``/trustchain/users/{pk}/reputation``."""
+
+    @api_method("GET", "Our reputation score of one key.", {200: _REPUTATION, 404: _NOT_LOADED})
+    def get_reputation(self, request: APIRequest) -> dict[str, Any]:
+        """The score in [0, 1] (0: fraudster or not reachable from us); bounded work, cached for seconds."""
+        public_key = _hex(request.path["pk"], 74, "the public key")
+        community = self.community()
+        result = community.reputation.result()
+        fraud = community.persistence.did_double_spend(public_key)
+        return {"public_key": public_key.hex(), "reputation": 0.0 if fraud else result.score(public_key),
+                "fraud": fraud, "nodes_visited": result.nodes_visited, "edges_visited": result.edges_visited,
+                "truncated": result.truncated}
+
+
 class UsersEndpoint(_TrustChainResource):
     """``/trustchain/users``."""
 
@@ -104,6 +128,7 @@ class UsersEndpoint(_TrustChainResource):
         super().__init__()
         user = self.add_endpoint("{pk}", _TrustChainResource())
         user.add_endpoint("blocks", UserBlocksEndpoint())
+        user.add_endpoint("reputation", UserReputationEndpoint())
 
     @api_method("GET", "Keys with a chain, longest chain first.", {200: _USERS, 404: _NOT_LOADED}, query=(_LIMIT,))
     def get_users(self, request: APIRequest) -> dict[str, Any]:
