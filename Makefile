@@ -82,6 +82,7 @@ test-prereqs:
 	@$(call optional,$(MAKE) --no-print-directory legacy-venv,no cryptography<47 venv: the extra legacy-key cross-check will skip)
 	@$(call optional,$(MAKE) --no-print-directory ref-venv,no pyipv8 3.2.1 venv: the interop suite will skip)
 	@$(call optional,sh .ci/ensure-netlab-tools.sh,no NAT-lab tools: the NAT-lab tests will skip)
+	@$(call optional,$(MAKE) --no-print-directory legacy-1x-venv,no pyipv8 1.10 venv: the TrustChain interop tests will skip)
 
 # -ra lists every skipped test with its reason. With CI=true, tests/conftest.py turns a skip of the interop,
 # NAT-lab, legacy-key, browser or API-reference suites into a failure.
@@ -107,22 +108,31 @@ vectors: $(REF_STAMP)
 	$(REF_PY) tests/messaging/anonymization/make_tunnel_crypto_vectors.py tests/messaging/anonymization/tunnel_crypto_vectors.json
 	$(REF_PY) tests/messaging/anonymization/make_tunnel_payload_vectors.py tests/messaging/anonymization/tunnel_payload_vectors.json
 	$(REF_PY) tests/attestation/wallet/make_wallet_vectors.py tests/attestation/wallet/wallet_vectors.json
+	$(REF_PY) tests/attestation/wallet/make_attestation_vectors.py tests/attestation/wallet/attestation_vectors.json
+	$(REF_PY) tests/attestation/identity/make_identity_vectors.py tests/attestation/identity/identity_vectors.json
+	$(REF_PY) tests/messaging/anonymization/make_pex_vectors.py tests/messaging/anonymization/pex_vectors.json
 
-bench: $(STAMP) $(if $(findstring --reference,$(BENCH_ARGS)),$(REF_STAMP))
+bench: $(STAMP) $(if $(findstring --reference,$(BENCH_ARGS)),$(REF_STAMP) $(IPV8_1X_STAMP))
 	$(VENV_PY) bench/serialization.py $(BENCH_ARGS)
 	$(VENV_PY) bench/messaging.py $(BENCH_ARGS)
 	$(VENV_PY) bench/discovery.py $(BENCH_ARGS)
 	$(VENV_PY) bench/keys.py $(BENCH_ARGS)
 	$(VENV_PY) bench/dht.py $(BENCH_ARGS)
 	$(VENV_PY) bench/tunnel_crypto.py $(BENCH_ARGS)
+	$(VENV_PY) bench/tunnels.py $(BENCH_ARGS)
+	$(VENV_PY) bench/attestation.py $(BENCH_ARGS)
+	$(VENV_PY) bench/trustchain.py $(BENCH_ARGS)
 
-bench-reference: $(STAMP) $(REF_STAMP)
+bench-reference: $(STAMP) $(REF_STAMP) $(IPV8_1X_STAMP)
 	$(VENV_PY) bench/serialization.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/messaging.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/discovery.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/keys.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/dht.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/tunnel_crypto.py --reference $(BENCH_ARGS)
+	$(VENV_PY) bench/tunnels.py --reference $(BENCH_ARGS)
+	$(VENV_PY) bench/attestation.py --reference $(BENCH_ARGS)
+	$(VENV_PY) bench/trustchain.py --reference $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LEGACY_VENV) build dist *.egg-info .hypothesis doc/api

@@ -16,7 +16,7 @@ from .tunnel_endpoint import TunnelEndpoint
 class RootEndpoint(BaseEndpoint):
     """
     ``/``: holds ``/network``, ``/overlays``, ``/isolation``, ``/dht``, ``/noblockdht``, ``/asyncio``,
-    ``/tunnel``, ``/debug/reactor`` and ``/docs``.
+    ``/tunnel``, ``/trustchain``, ``/debug/reactor`` and ``/docs``.
 
     Subsystems add their own resources with :meth:`register_endpoint`.
 
@@ -33,6 +33,9 @@ class RootEndpoint(BaseEndpoint):
         self.add_endpoint("dht", DHTEndpoint(dht_operations))
         self.add_endpoint("noblockdht", NoBlockDHTEndpoint(dht_operations))
         self.add_endpoint("tunnel", TunnelEndpoint())
+        # TrustChain (the 1.x routes, which pyipv8 3.x no longer has): 404 until a TrustChainCommunity is loaded.
+        from ..attestation.trustchain.rest import TrustChainEndpoint
+        self.add_endpoint("trustchain", TrustChainEndpoint())
         reactor_endpoint = ReactorEndpoint(lag_probe)
         self.register_endpoint("debug/reactor", reactor_endpoint)
         self.add_endpoint("asyncio", AsyncioEndpoint(reactor_endpoint.reactor))

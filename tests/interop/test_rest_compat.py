@@ -373,6 +373,7 @@ KNOWN_DIFFERENCES: tuple[Known, ...] = (
     Known("txipv8 route", "GET /debug/reactor",
           "Reactor health: lag, pending delayed calls and tasks; the Twisted counterpart of pyipv8's asyncio "
           "debugging."),
+    Known("txipv8 route", "GET /trustchain*", "TrustChain follows IPv8 1.x; pyipv8 3.x dropped it."),
     Known("txipv8 route", "GET /docs/openapi.json", "The OpenAPI 3.1 document (pyipv8 only has Swagger 2.0)."),
     Known("txipv8 route", "GET /docs/static/{}",
           "Swagger UI's files; pyipv8 (aiohttp-apispec) serves them under /static/swagger."),

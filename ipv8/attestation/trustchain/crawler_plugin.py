@@ -5,7 +5,7 @@ and stop behaviour) with other overlays, as IPv8 1.x's crawler had them: peer di
 :class:`~.community.TrustChainCrawler` (``--testnet``: :class:`~.community.TrustChainTestnetCrawler`), which
 walks without a peer target and fetches the whole chain of every peer it walks to into its database (in the
 working directory, ``sqlite/trustchain.db``). Its key lives in ``crawler_key.pem`` (1.x's file name). The
-REST API also serves the ``/trustchain`` routes (:mod:`.rest`).
+REST API serves the ``/trustchain`` routes (:mod:`.rest`), as every IPv8 REST API does.
 
 As for ``twistd ipv8``, without ``--config`` and ``--bootstrap`` the crawler joins the public IPv8 network.
 Example on a private network::
@@ -15,20 +15,15 @@ Example on a private network::
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from twisted.application.service import IServiceMaker
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
-from ...scripts.ipv8_plugin import IPv8Options, IPv8ServiceMaker, RESTService
+from ...scripts.ipv8_plugin import IPv8Options, IPv8ServiceMaker
 from ...service import IPv8
 from .community import TrustChainCrawler, TrustChainTestnetCrawler
-from .rest import TrustChainEndpoint
-
-if TYPE_CHECKING:
-    from twisted.application.service import MultiService
-    from twisted.internet.defer import Deferred
 
 #: The overlay classes a crawler configuration may name, besides the standard ones.
 CRAWLER_COMMUNITIES = {"TrustChainCrawler": TrustChainCrawler, "TrustChainTestnetCrawler": TrustChainTestnetCrawler}
@@ -59,16 +54,6 @@ class TrustChainCrawlerOptions(IPv8Options):
         return config
 
 
-class TrustChainRESTService(RESTService):
-    """The REST API of ``twistd ipv8`` with the ``/trustchain`` routes added."""
-
-    def _listen(self) -> Deferred | None:
-        starting = super()._listen()
-        if self.manager is not None:
-            self.manager.root_endpoint.register_endpoint("trustchain", TrustChainEndpoint())
-        return starting
-
-
 @implementer(IServiceMaker, IPlugin)
 class TrustChainCrawlerServiceMaker(IPv8ServiceMaker):
     """Builds the service tree of ``twistd trustchain_crawler`` (see the module documentation)."""
@@ -82,15 +67,3 @@ class TrustChainCrawlerServiceMaker(IPv8ServiceMaker):
         """The node, with the crawler overlay classes known to its configuration."""
         return IPv8(options.configuration, enable_statistics=bool(options["statistics"]),
                     extra_communities=CRAWLER_COMMUNITIES)
-
-    def makeService(self, options: IPv8Options) -> MultiService:  # noqa: N802 - Twisted's name
-        """The ``twistd ipv8`` tree, whose REST service also serves ``/trustchain``."""
-        parent = super().makeService(options)
-        for service in list(parent):
-            if type(service) is RESTService:
-                replacement = TrustChainRESTService(service.ipv8, service.port, service.host, service.api_key,
-                                                    service.ssl_context, node=service.node, abort=service.abort,
-                                                    **service.manager_options)
-                service.disownServiceParent()
-                replacement.setServiceParent(parent)
-        return parent

@@ -1,12 +1,12 @@
 """``/trustchain/...``: read the local TrustChain database over REST, with IPv8 1.x's routes and JSON keys.
 
-======================================  ====================================================================
-``GET /trustchain/recent``              the most recently created blocks: ``{"blocks": [...]}``
-``GET /trustchain/blocks/{hash}``       one block by its hex hash: ``{"block": {...}}`` (404 if unknown)
-``GET /trustchain/users``               keys with a chain, longest first: ``{"users": [...]}``
-``GET /trustchain/users/{pk}/blocks``   the newest blocks of one chain: ``{"blocks": [...]}``
-``GET /trustchain/users/{pk}/reputation``  our score of that key (:mod:`.reputation`; not in 1.x)
-======================================  ====================================================================
+==========================================  ==================================================================
+``GET /trustchain/recent``                  the most recently created blocks: ``{"blocks": [...]}``
+``GET /trustchain/blocks/{hash}``           one block by its hex hash: ``{"block": {...}}`` (404 if unknown)
+``GET /trustchain/users``                   keys with a chain, longest first: ``{"users": [...]}``
+``GET /trustchain/users/{pk}/blocks``       the newest blocks of one chain: ``{"blocks": [...]}``
+``GET /trustchain/users/{pk}/reputation``   our score of that key (:mod:`.reputation`; not in 1.x)
+==========================================  ==================================================================
 
 The overlay is the first loaded :class:`~.community.TrustChainCommunity`, looked up on every request;
 without one every route answers 404. Blocks are :meth:`~.block.TrustChainBlock.to_dict` (binary fields in
@@ -38,6 +38,8 @@ _BLOCKS = obj(("blocks",), blocks=array(_BLOCK))
 _USERS = obj(("users",), users=array(obj(("public_key", "latest_block"), public_key=string(),
                                           latest_block=integer())))
 _NOT_LOADED = ("No TrustChain community is loaded, or the block is unknown.", ERROR_REF)
+_BAD_HASH = ("The hash is not 64 hexadecimal digits.", ERROR_REF)
+_BAD_KEY = ("The public key is not 74 bytes in hexadecimal.", ERROR_REF)
 _LIMIT = QueryParameter("limit", integer(minimum=1, maximum=MAX_LIMIT), "How many at most.")
 
 
@@ -77,7 +79,8 @@ class RecentBlocksEndpoint(_TrustChainResource):
 class BlockEndpoint(_TrustChainResource):
     """``/trustchain/blocks/{hash}``."""
 
-    @api_method("GET", "One block by its hash.", {200: obj(("block",), block=_BLOCK), 404: _NOT_LOADED})
+    @api_method("GET", "One block by its hash.", {200: obj(("block",), block=_BLOCK), 400: _BAD_HASH,
+                                                      404: _NOT_LOADED})
     def get_block(self, request: APIRequest) -> dict[str, Any]:
         """The block whose SHA-256 hash is ``hash`` (64 hex digits)."""
         block_hash = _hex(request.path["hash"], 32, "the block hash")
@@ -90,7 +93,8 @@ class BlockEndpoint(_TrustChainResource):
 class UserBlocksEndpoint(_TrustChainResource):
     """``/trustchain/users/{pk}/blocks``."""
 
-    @api_method("GET", "The newest blocks of one chain.", {200: _BLOCKS, 404: _NOT_LOADED}, query=(_LIMIT,))
+    @api_method("GET", "The newest blocks of one chain.", {200: _BLOCKS, 400: _BAD_KEY, 404: _NOT_LOADED},
+                query=(_LIMIT,))
     def get_blocks(self, request: APIRequest) -> dict[str, Any]:
         """Highest sequence number first (default 100 blocks)."""
         public_key = _hex(request.path["pk"], 74, "the public key")
@@ -109,7 +113,7 @@ _REPUTATION = obj(("public_key", "reputation", "fraud", "nodes_visited", "edges_
 class UserReputationEndpoint(_TrustChainResource):
     """``/trustchain/users/{pk}/reputation``."""
 
-    @api_method("GET", "Our reputation score of one key.", {200: _REPUTATION, 404: _NOT_LOADED})
+    @api_method("GET", "Our reputation score of one key.", {200: _REPUTATION, 400: _BAD_KEY, 404: _NOT_LOADED})
     def get_reputation(self, request: APIRequest) -> dict[str, Any]:
         """The score in [0, 1] (0: fraudster or not reachable from us); bounded work, cached for seconds."""
         public_key = _hex(request.path["pk"], 74, "the public key")

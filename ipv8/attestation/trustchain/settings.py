@@ -34,7 +34,7 @@ class TrustChainSettings(CommunitySettings):
     sign_retry_interval: float = 10.0
     #: Sends of a proposal before its Deferred fails with a timeout.
     sign_attempts: int = 6
-    #: Range requests a chain crawl (:meth:`crawl_chain`) keeps outstanding at once (1: one at a time, as 1.x).
+    #: Range requests a chain crawl (``TrustChainCommunity.crawl_chain``) keeps outstanding at once (1: one at a time, as 1.x).
     crawl_window: int = 4
     #: Seconds a crawl request waits for its answers.
     crawl_timeout: float = 20.0

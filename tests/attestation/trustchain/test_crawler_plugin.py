@@ -13,13 +13,13 @@ from twisted.plugin import getPlugins
 from twisted.trial import unittest
 
 from ipv8.attestation.trustchain.community import TrustChainCommunity, TrustChainCrawler, TrustChainTestnetCrawler
-from ipv8.attestation.trustchain.crawler_plugin import (TrustChainCrawlerOptions, TrustChainCrawlerServiceMaker,
-                                                        TrustChainRESTService)
+from ipv8.attestation.trustchain.crawler_plugin import TrustChainCrawlerOptions, TrustChainCrawlerServiceMaker
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.messaging.addresses import UDPv4Address
 from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
+from ipv8.scripts.ipv8_plugin import RESTService
 from ipv8.service import IPv8Service
 from tests.REST.support import HTTPClient
 
@@ -60,7 +60,7 @@ class TestCrawlerService(unittest.TestCase):
                         "127.0.0.1:1", "--rest-port", "0", "--rest-interface", "127.0.0.1", "--api-key", "k")
         tree = TrustChainCrawlerServiceMaker().makeService(options)
         node, rest = list(tree)
-        assert isinstance(node, IPv8Service) and isinstance(rest, TrustChainRESTService)
+        assert isinstance(node, IPv8Service) and isinstance(rest, RESTService)
         crawler = next(overlay for overlay in node.ipv8.overlays if isinstance(overlay, TrustChainCrawler))
         tree.startService()
         self.addCleanup(tree.stopService)

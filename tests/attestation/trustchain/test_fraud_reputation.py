@@ -17,7 +17,6 @@ from ipv8.attestation.trustchain import TrustChainError
 from ipv8.attestation.trustchain.block import FraudProof, TrustChainBlock
 from ipv8.attestation.trustchain.community import DROP_TC_FRAUDSTER
 from ipv8.attestation.trustchain.reputation import ReputationListener, ReputationPolicy
-from ipv8.attestation.trustchain.rest import TrustChainEndpoint
 from ipv8.REST.rest_manager import RESTManager
 from tests.REST.support import HTTPClient
 
@@ -104,7 +103,6 @@ class TestFraudAndReputation(TrustChainTestCase):
         manager = RESTManager(self.node(0))
         await manager.start(0)
         self.addCleanup(manager.stop)
-        manager.root_endpoint.register_endpoint("trustchain", TrustChainEndpoint())
         client = HTTPClient(manager.url)
 
         async def get(path: str, status: int = 200) -> Any:

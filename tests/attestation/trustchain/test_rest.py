@@ -8,7 +8,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
 
 from ipv8.attestation.trustchain.community import TrustChainCommunity
-from ipv8.attestation.trustchain.rest import MAX_LIMIT, TrustChainEndpoint
+from ipv8.attestation.trustchain.rest import MAX_LIMIT
 from ipv8.REST.rest_manager import RESTManager
 from ipv8.test.base import TestBase
 
@@ -29,7 +29,6 @@ class TestTrustChainRest(TestBase[TrustChainCommunity]):
         self.manager = RESTManager(self.node(0))
         await self.manager.start(0)
         self.addCleanup(self.manager.stop)
-        self.manager.root_endpoint.register_endpoint("trustchain", TrustChainEndpoint())
         self.client = HTTPClient(self.manager.url)
 
     async def get(self, path: str, status: int = 200) -> Any:  # noqa: ANN401
