@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from twisted.internet.protocol import DatagramProtocol
-
 from ipv8.messaging.addresses import UDPv4Address
 from ipv8.messaging.anonymization.community import TunnelCommunity
 from ipv8.messaging.anonymization.crypto import (
@@ -58,6 +56,8 @@ from .attacker import (
     fresh_key,
 )
 from .attacker import Node as HarnessNode
+# The exit sockets' recording socket factory is the tunnel community tests' own.
+from tests.messaging.anonymization.test_tunnel_community import FakeUDPPort, FakeUDPReactor, FakeUDPTransport  # noqa: F401
 
 RELAY_FLAGS = frozenset({PEER_FLAG_RELAY, PEER_FLAG_SPEED_TEST})
 EXIT_FLAGS = frozenset({PEER_FLAG_RELAY, PEER_FLAG_EXIT_BT, PEER_FLAG_EXIT_IPV8, PEER_FLAG_SPEED_TEST})
@@ -66,58 +66,6 @@ DHT_PACKET = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe"
 #: Where test data "exits" to (the fake UDP reactor records it; nothing is sent).
 DESTINATION = ("1.2.3.4", 6881)
 CELL = 0
-
-
-class FakeUDPTransport:
-    """Records what an exit socket sends."""
-
-    def __init__(self) -> None:
-        """Nothing sent yet."""
-        self.sent: list[tuple[bytes, tuple]] = []
-        #: Whether to keep what is sent (a flood would fill memory with it); :attr:`count` counts regardless.
-        self.keep = True
-        self.count = 0
-
-    def write(self, data: bytes, addr: tuple) -> None:
-        """Record instead of sending."""
-        self.count += 1
-        if self.keep:
-            self.sent.append((data, addr))
-
-
-class FakeUDPPort:
-    """The listening port a :class:`FakeUDPReactor` hands out."""
-
-    def __init__(self, port: int) -> None:
-        """A port that is listening."""
-        self.port = port
-        self.listening = True
-
-    def getHost(self) -> Any:
-        """Where the port is bound."""
-        return type("Host", (), {"host": "10.0.0.1", "port": self.port})()
-
-    def stopListening(self) -> None:
-        """Stop."""
-        self.listening = False
-
-
-class FakeUDPReactor:
-    """``listenUDP`` for exit sockets: every socket gets a recording transport."""
-
-    def __init__(self) -> None:
-        """No sockets yet."""
-        self.sockets: list[tuple[DatagramProtocol, FakeUDPTransport, FakeUDPPort]] = []
-
-    def listenUDP(self, port: int, protocol: DatagramProtocol, interface: str = "",
-                  maxPacketSize: int = 8192) -> FakeUDPPort:
-        """Open a recording socket."""
-        transport = FakeUDPTransport()
-        listening = FakeUDPPort(40000 + len(self.sockets))
-        protocol.makeConnection(transport)
-        self.sockets.append((protocol, transport, listening))
-        return listening
-
 
 
 # --- tunnel nodes on the harness ----------------------------------------------------------------------------------

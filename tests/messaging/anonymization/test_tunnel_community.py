@@ -58,9 +58,14 @@ class FakeUDPTransport:
 
     def __init__(self) -> None:
         self.sent: list[tuple[bytes, tuple]] = []
+        #: Whether to keep what is sent (a flood would fill memory with it); :attr:`count` counts regardless.
+        self.keep = True
+        self.count = 0
 
     def write(self, data: bytes, addr: tuple) -> None:
-        self.sent.append((data, addr))
+        self.count += 1
+        if self.keep:
+            self.sent.append((data, addr))
 
 
 class FakeUDPPort:
