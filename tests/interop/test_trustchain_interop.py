@@ -107,7 +107,8 @@ class TrustChainInteropTest(InteropTestCase):
         for round_ in range(3):
             proposal, agreement = await self.within(
                 tx.sign_block(self.ref_peer(ref), block_type=b"test", transaction={"round": round_, "from": "tx"}),
-                10, "a txipv8 proposal countersigned by pyipv8 1.10")
+                # A proposal is resent every 10 s: on a loaded machine a first send may go unanswered.
+                25, "a txipv8 proposal countersigned by pyipv8 1.10")
             self.assertEqual((agreement.public_key, agreement.link_sequence_number),
                              (ref_key, proposal.sequence_number))
             self.assertEqual(agreement.transaction, {"round": round_, "from": "tx"})
@@ -142,7 +143,7 @@ class TrustChainInteropTest(InteropTestCase):
         # txipv8 builds a chain the pyipv8 node never saw (two txipv8 nodes, no broadcasts) ...
         for round_ in range(14):
             await self.within(tx.sign_block(Peer(other.my_public_key_bin, other_node.address), block_type=b"test",
-                                            transaction={"round": round_}), 5, "a txipv8 pair")
+                                            transaction={"round": round_}), 25, "a txipv8 pair")
         # ... and the pyipv8 node one that txipv8 never saw.
         for round_ in range(12):
             await self.ask(ref, "sign", address=list(other_node.address),
