@@ -83,6 +83,7 @@ test-prereqs:
 	@$(call optional,$(MAKE) --no-print-directory ref-venv,no pyipv8 3.2.1 venv: the interop suite will skip)
 	@$(call optional,sh .ci/ensure-netlab-tools.sh,no NAT-lab tools: the NAT-lab tests will skip)
 	@$(call optional,$(MAKE) --no-print-directory legacy-1x-venv,no pyipv8 1.10 venv: the TrustChain interop tests will skip)
+	@$(call optional,sh .ci/ensure-chromium.sh,no chromium: the browser tests will skip)
 
 # -ra lists every skipped test with its reason. With CI=true, tests/conftest.py turns a skip of the interop,
 # NAT-lab, legacy-key, browser or API-reference suites into a failure.

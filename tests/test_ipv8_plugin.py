@@ -407,6 +407,11 @@ def test_twistd_node_serves_rest_bootstraps_locally_and_stops_on_sigterm(tmp_pat
         with urllib.request.urlopen(request, timeout=5) as response:
             overlays = json.load(response)["overlays"]
         assert "DiscoveryCommunity" in [overlay["overlay_name"] for overlay in overlays]
+        # The dashboard's URL is printed too; its page is served without the key (it asks for it itself).
+        assert f"Dashboard: {url}/ui/ (open it in a browser)" in "\n".join(output.lines)
+        with urllib.request.urlopen(f"{url}/ui/", timeout=5) as response:
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert b'id="login-form"' in response.read()
         process.send_signal(signal.SIGTERM)
         started = time.monotonic()
         status = process.wait(timeout=10)
@@ -479,6 +484,10 @@ def test_local_network_launcher(tmp_path: Path) -> None:
         assert curl.startswith(f'curl -H "X-Api-Key: {api_key}" http://127.0.0.1:')
         url = curl.split()[-1]
         assert url.startswith("http://127.0.0.1:") and url.endswith("/overlays")
+        dashboard = f"{url.removesuffix('/overlays')}/ui/"
+        assert f"Dashboard of node1: {dashboard} (open it in a browser, log in with the API key below)" in banner
+        with urllib.request.urlopen(dashboard, timeout=5) as response:
+            assert b"/ui/dashboard.js" in response.read()
 
         def discovery_peers() -> int:
             request = urllib.request.Request(url, headers={"X-Api-Key": api_key})

@@ -266,6 +266,7 @@ class RESTManager:
         self.site, self._tracker, self.listening_port = site, tracker, listening
         self._scheme = "https" if wrap_tls else "http"
         logger.info("REST API listening on %s", self.url)
+        logger.info("Dashboard: %s/ui/ (open it in a browser)", self.url)
         return succeed(self.port)
 
     def stop(self) -> Deferred[None]:

@@ -5,18 +5,22 @@ from .asyncio_endpoint import AsyncioEndpoint
 from .base_endpoint import BaseEndpoint
 from .dht_endpoint import DHTEndpoint, DHTOperations, NoBlockDHTEndpoint
 from .docs_endpoint import DocsEndpoint
+from .health_endpoint import DropsEndpoint, PeersDebugEndpoint
+from .identity_endpoint import IdentityEndpoint
 from .isolation_endpoint import IsolationEndpoint
 from .network_endpoint import NetworkEndpoint
 from .openapi import iter_operations
 from .overlays_endpoint import OverlaysEndpoint
 from .reactor_endpoint import ReactorEndpoint, ReactorLagProbe
 from .tunnel_endpoint import TunnelEndpoint
+from .ui_endpoint import UIEndpoint
 
 
 class RootEndpoint(BaseEndpoint):
     """
     ``/``: holds ``/network``, ``/overlays``, ``/isolation``, ``/dht``, ``/noblockdht``, ``/asyncio``,
-    ``/tunnel``, ``/trustchain``, ``/debug/reactor`` and ``/docs``.
+    ``/tunnel``, ``/identity``, ``/trustchain``, ``/debug/reactor``, ``/debug/drops``, ``/debug/peers``,
+    ``/docs`` and ``/ui``.
 
     Subsystems add their own resources with :meth:`register_endpoint`.
 
@@ -33,13 +37,18 @@ class RootEndpoint(BaseEndpoint):
         self.add_endpoint("dht", DHTEndpoint(dht_operations))
         self.add_endpoint("noblockdht", NoBlockDHTEndpoint(dht_operations))
         self.add_endpoint("tunnel", TunnelEndpoint())
+        # Pseudonyms and attestations; the CommunicationManager is built on the first /identity request.
+        self.add_endpoint("identity", IdentityEndpoint())
         # TrustChain (the 1.x routes, which pyipv8 3.x no longer has): 404 until a TrustChainCommunity is loaded.
         from ..attestation.trustchain.rest import TrustChainEndpoint
         self.add_endpoint("trustchain", TrustChainEndpoint())
         reactor_endpoint = ReactorEndpoint(lag_probe)
         self.register_endpoint("debug/reactor", reactor_endpoint)
+        self.register_endpoint("debug/drops", DropsEndpoint())
+        self.register_endpoint("debug/peers", PeersDebugEndpoint())
         self.add_endpoint("asyncio", AsyncioEndpoint(reactor_endpoint.reactor))
         self.add_endpoint("docs", DocsEndpoint(self))
+        self.add_endpoint("ui", UIEndpoint())  # the dashboard (static files, no API key needed)
 
     def register_endpoint(self, path: str, endpoint: BaseEndpoint) -> BaseEndpoint:
         """

@@ -18,11 +18,11 @@ The overlay is the first loaded :class:`~ipv8.messaging.anonymization.community.
 every request. Without one the routes answer as pyipv8 3.2.1 does: empty settings and lists, and 404
 ``"TunnelCommunity is not initialized"`` for the speed tests.
 
-**Hidden services.** Swarms, PEX and swarm sizes belong to the ``HiddenTunnelCommunity``
-(``ipv8.messaging.anonymization.hidden_services``, pyipv8's module path). The resources recognise it by type
-(:func:`hidden_tunnel_class`), so they pick it up once the module exists; until then, or when a plain
-TunnelCommunity is loaded, they answer what pyipv8 3.2.1 answers in that case: ``{"swarms": []}`` for both
-swarm routes and ``[]`` for PEX. ``/tunnel/peers/dht`` only needs the tunnel community's ``dht_provider``.
+**Hidden services.** Swarms, PEX and swarm sizes belong to the
+:class:`~ipv8.messaging.anonymization.hidden_services.HiddenTunnelCommunity` (recognised with ``isinstance``).
+When a plain TunnelCommunity is loaded, the resources answer what pyipv8 3.2.1 answers in that case:
+``{"swarms": []}`` for both swarm routes and ``[]`` for PEX. ``/tunnel/peers/dht`` only needs the tunnel
+community's ``dht_provider``.
 
 **Speed tests** (:mod:`ipv8.REST.speed_test`) answer ``text/event-stream``: one line ``speed: {"up": x, "down":
 y}`` (MiB/s) every half second and one at the end. Query parameters, all optional: ``request_size`` and
@@ -41,7 +41,6 @@ Differences from pyipv8 3.2.1, all on purpose:
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -50,6 +49,7 @@ from twisted.internet.defer import Deferred, ensureDeferred
 
 from ..dht.provider import PUBLIC_KEY_PREFIX, DHTIntroPointPayload
 from ..messaging.anonymization.community import TunnelCommunity
+from ..messaging.anonymization.hidden_services import HiddenTunnelCommunity
 from ..messaging.anonymization.tunnel import (
     CIRCUIT_STATE_READY,
     CIRCUIT_TYPE_DATA,
@@ -83,8 +83,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Where the hidden-services community lives (pyipv8's module path); txipv8 does not have it yet.
-HIDDEN_SERVICES_MODULE = "ipv8.messaging.anonymization.hidden_services"
 #: pyipv8 3.2.1's defaults and limits of the speed-test parameters.
 DEFAULT_REQUEST_SIZE, DEFAULT_RESPONSE_SIZE, MAX_TEST_SIZE = 50, 1024, 2000
 DEFAULT_TEST_TIME_MS, MAX_TEST_TIME_MS = 5000, 60000
@@ -108,14 +106,6 @@ BAD_SIZES = "invalid request or response size specified"
 BAD_TEST_TIME = "invalid test time specified"
 BAD_HOPS = "invalid number of hops specified"
 CIRCUIT_FAILED = "failed to create circuit"
-
-
-def hidden_tunnel_class() -> type | None:
-    """The ``HiddenTunnelCommunity`` class, or None while txipv8 has none (the module or class is missing)."""
-    try:
-        return importlib.import_module(HIDDEN_SERVICES_MODULE).HiddenTunnelCommunity
-    except (ImportError, AttributeError):
-        return None
 
 
 def settings_json(settings: Any) -> dict[str, Any]:  # noqa: ANN401
@@ -252,11 +242,10 @@ class _TunnelResource(BaseEndpoint):
                 return overlay
         return None
 
-    def hidden(self) -> Any:  # noqa: ANN401
+    def hidden(self) -> HiddenTunnelCommunity | None:
         """The loaded TunnelCommunity if it is a HiddenTunnelCommunity, else None."""
         tunnels = self.tunnels()
-        hidden_class = hidden_tunnel_class()
-        return tunnels if hidden_class is not None and isinstance(tunnels, hidden_class) else None
+        return tunnels if isinstance(tunnels, HiddenTunnelCommunity) else None
 
 
 class TunnelSettingsEndpoint(_TunnelResource):
@@ -611,5 +600,5 @@ class TunnelEndpoint(_TunnelResource):
         self.add_endpoint("peers", TunnelPeersEndpoint())
 
 
-__all__ = ["HIDDEN_SERVICES_MODULE", "TunnelEndpoint", "circuit_json",
-           "dht_intro_points", "hidden_tunnel_class", "parse_circuit_id", "parse_infohash", "settings_json"]
+__all__ = ["TunnelEndpoint", "circuit_json", "dht_intro_points", "parse_circuit_id", "parse_infohash",
+           "settings_json"]

@@ -206,7 +206,9 @@ class LocalNetwork:
             lines.append(f"  {name:<8} UDP {address}")
         if self.rest_url:
             header = f'-H "X-Api-Key: {self.api_key}" ' if self.api_key else ""
-            lines += [f"REST API of node1, API key: {self.api_key or '(none)'}",
+            lines += [f"Dashboard of node1: {self.rest_url}/ui/ (open it in a browser"
+                      + (", log in with the API key below)" if self.api_key else ")"),
+                      f"REST API of node1, API key: {self.api_key or '(none)'}",
                       "  try:",
                       f"  curl {header}{self.rest_url}/overlays",
                       f"  curl {header}{self.rest_url}/network",

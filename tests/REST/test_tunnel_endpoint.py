@@ -1,4 +1,5 @@
-"""The /tunnel routes in front of real TunnelCommunity nodes with real circuits on the in-memory internet.
+"""The /tunnel routes in front of real TunnelCommunity nodes with real circuits on the in-memory internet, and in
+front of live HiddenTunnelCommunity nodes after a real e2e connection (swarms, swarm size, PEX, DHT, exits).
 
 Expected JSON keys are those pyipv8 3.2.1's REST/tunnel_endpoint.py sends (read from its source; the settings
 keys from a 3.2.1 ``TunnelSettings``); tests/interop/test_rest_compat.py compares the live answers of both
@@ -10,13 +11,14 @@ import json
 from typing import Any
 
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred, ensureDeferred, succeed
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.task import Clock, deferLater
 
 from ipv8.dht.payload import encode_value
 from ipv8.dht.provider import DHTCommunityProvider, encode_intro_point
 from ipv8.keyvault.crypto import default_eccrypto
 from ipv8.messaging.anonymization.community import TunnelCommunity, TunnelSettings
+from ipv8.messaging.anonymization.hidden_services import HiddenTunnelCommunity
 from ipv8.messaging.anonymization.tunnel import (
     CIRCUIT_STATE_CLOSING,
     CIRCUIT_STATE_READY,
@@ -25,13 +27,10 @@ from ipv8.messaging.anonymization.tunnel import (
     PEER_FLAG_RELAY,
     PEER_FLAG_SPEED_TEST,
     PEER_SOURCE_DHT,
-    PEER_SOURCE_PEX,
     Circuit,
     IntroductionPoint,
-    Swarm,
 )
 from ipv8.peer import Peer
-from ipv8.REST import tunnel_endpoint
 from ipv8.REST.rest_manager import RESTManager
 from ipv8.REST.schema import validate
 from ipv8.REST.speed_test import SpeedTest, SpeedTests
@@ -39,12 +38,17 @@ from ipv8.REST.tunnel_endpoint import settings_json
 from ipv8.test.base import TestBase
 from ipv8.test.mocking.ipv8 import MockIPv8
 
+from ..messaging.anonymization.test_hidden_services import (
+    DOWNLOADER,
+    INFO_HASH,
+    SEEDER,
+    HiddenTestBase,
+)
 from ..messaging.anonymization.test_tunnel_community import FakeUDPReactor
 from .support import HTTPClient, HTTPResult, RESTTestCase
 
 RELAY_FLAGS = {PEER_FLAG_RELAY, PEER_FLAG_SPEED_TEST}
 EXIT_FLAGS = {PEER_FLAG_RELAY, PEER_FLAG_EXIT_BT, PEER_FLAG_EXIT_IPV8, PEER_FLAG_SPEED_TEST}
-INFO_HASH = bytes(range(20))
 
 #: The keys of pyipv8 3.2.1's answers.
 SETTINGS_KEYS = {"max_relay_early", "peer_flags", "anonymize", "circuit_timeout", "max_circuits",
@@ -111,7 +115,7 @@ class TunnelRestBase(TestBase[TunnelCommunity]):
             await deferLater(reactor, 0.002, lambda: None)
         return await pending
 
-    async def json(self, path: str, index: int = 0, status: int = 200) -> Any:  # noqa: ANN401
+    async def json(self, path: str, index: int = 0, status: int = 200) -> Any:
         result = await self.call(path, index)
         self.assertEqual(result.status, status, result.body)
         return result.json
@@ -362,92 +366,165 @@ class TestSpeedTests(TunnelRestBase):
         self.assertEqual(len(sends), sent)
 
 
-class HiddenLikeCommunity(TunnelCommunity):
-    """What the resources read of a HiddenTunnelCommunity (issue 12), with pyipv8 3.2.1's attribute names."""
-
-    def __init__(self, settings: TunnelSettings) -> None:
-        super().__init__(settings)
-        self.swarms: dict[bytes, Swarm] = {}
-        self.pex: dict[bytes, Any] = {}
-        self.intro_point_for: dict[bytes, tuple[Any, bytes]] = {}
-        self.rendezvous_point_for: dict[bytes, Any] = {}
-        self.size_requests: list[tuple[bytes, int]] = []
-
-    def estimate_swarm_size(self, info_hash: bytes, hops: int = 1) -> Deferred:
-        self.size_requests.append((info_hash, hops))
-        return succeed(7)
-
-
-class FakePex:
-    def __init__(self, intro_points: list[IntroductionPoint]) -> None:
-        self.intro_points = intro_points
-
-    def get_intro_points(self) -> list[IntroductionPoint]:
-        return self.intro_points
-
-
 def intro_point(source: int, clock: Clock) -> IntroductionPoint:
     peer = Peer(default_eccrypto.generate_key("curve25519").pub(), ("1.2.3.4", 5))
     seeder = default_eccrypto.generate_key("curve25519").pub().key_to_bin()
     return IntroductionPoint(peer, seeder, source, 1234, clock=clock)
 
 
-class TestHiddenServices(TunnelRestBase):
-    """Swarms, PEX, sizes and marked exits, from a community of the HiddenTunnelCommunity type."""
+class LiveHiddenRest(HiddenTestBase):
+    """The routes of a live HiddenTunnelCommunity: six nodes of ``test_hidden_services`` (0 seeds, 1 downloads,
+    2-5 relay and exit), each with PEX (``ipv8`` set), and the REST API of any of them."""
 
-    NODES = 2
-    EXITS = (1,)
-    OVERLAY = HiddenLikeCommunity
+    async def start(self) -> None:
+        await super().start()
+        self.clients: dict[int, HTTPClient] = {}
+        for index in range(self.NODES):
+            self.overlay(index).ipv8 = self.node(index)
 
-    async def setUp(self) -> None:
-        original = tunnel_endpoint.hidden_tunnel_class
-        tunnel_endpoint.hidden_tunnel_class = lambda: HiddenLikeCommunity
-        self.addCleanup(setattr, tunnel_endpoint, "hidden_tunnel_class", original)
-        await super().setUp()
+    async def json(self, path: str, index: int, status: int = 200) -> Any:
+        """GET ``path`` from node ``index`` while the network runs (a swarm-size estimate needs it)."""
+        if index not in self.clients:
+            manager = RESTManager(self.node(index))
+            await manager.start(0)
+            self.addCleanup(manager.stop)
+            self.clients[index] = HTTPClient(manager.url)
+        pending = ensureDeferred(self.clients[index].get(path))
+        while not pending.called:
+            await self.settle(1)
+            await deferLater(reactor, 0.002, lambda: None)
+        result = await pending
+        self.assertEqual(result.status, status, (path, result.body))
+        self.assertNotIn(b"Traceback", result.body)
+        return result.json
 
-    async def test_swarms_sizes_pex_and_exits(self) -> None:
-        hidden = self.overlay(0)
-        swarm = Swarm(INFO_HASH, 1, lambda *args: [], seeder_sk=b"key", clock=self.clock)
-        swarm.add_intro_point(intro_point(PEER_SOURCE_DHT, self.clock))
-        swarm.add_intro_point(intro_point(PEER_SOURCE_PEX, self.clock))
-        hidden.swarms[INFO_HASH] = swarm
-        swarms = (await self.json("/tunnel/swarms"))["swarms"]
-        self.assertEqual(len(swarms), 1)
-        self.assertEqual(set(swarms[0]), SWARM_KEYS)
-        self.assertEqual((swarms[0]["info_hash"], swarms[0]["num_seeders"], swarms[0]["num_ips_from_dht"],
-                          swarms[0]["num_ips_from_pex"], swarms[0]["seeding"]), (INFO_HASH.hex(), 2, 1, 1, True))
+    async def connect(self) -> tuple:
+        """Seed; the downloader finds the seeder through the DHT and makes an e2e connection to it."""
+        await self.seed()
+        found: list[tuple] = []
+        downloader = self.overlay(DOWNLOADER)
+        downloader.join_swarm(INFO_HASH, 1, found.append, seeding=False)
+        downloader.do_circuits()
+        await self.settle()
+        downloader.do_peer_discovery()
+        await self.settle(12)
+        self.assertEqual(1, len(found))
+        return found[0]
 
-        self.assertEqual(await self.json(f"/tunnel/swarms/{INFO_HASH.hex()}/size?hops=2"), {"swarm_size": 7})
-        self.assertEqual(hidden.size_requests, [(INFO_HASH, 2)])
 
-        point = intro_point(PEER_SOURCE_PEX, self.clock)
-        hidden.pex[INFO_HASH] = FakePex([point])
-        self.assertEqual(await self.json("/tunnel/peers/pex"), [{"info_hash": INFO_HASH.hex(),
-                                                                  "peers": [point.to_dict()]}])
+class TestLiveHiddenServices(LiveHiddenRest):
+    """Swarms, swarm size, PEX and marked exits and relays, after a real e2e connection."""
 
-        # Node 1 joins a circuit of node 0 and serves it as an introduction point.
-        circuit = await self.build(1)
-        exit_socket = next(iter(self.overlay(1).exit_sockets.values()))
-        self.overlay(1).intro_point_for[b"seeder"] = (exit_socket, INFO_HASH)
-        exits = (await self.json("/tunnel/exits", 1))["exits"]
-        self.assertEqual((exits[0]["is_introduction"], exits[0]["is_rendezvous"]), (True, False))
-        self.overlay(1).intro_point_for.clear()
-        self.overlay(1).rendezvous_point_for[b"cookie"] = exit_socket
-        exits = (await self.json("/tunnel/exits", 1))["exits"]
-        self.assertEqual((exits[0]["is_introduction"], exits[0]["is_rendezvous"]), (False, True))
-        self.assertEqual(circuit.state, CIRCUIT_STATE_READY)
+    async def test_swarms(self) -> None:
+        await self.start()
+        await self.connect()
+        (seeding,) = (await self.json("/tunnel/swarms", SEEDER))["swarms"]
+        (downloading,) = (await self.json("/tunnel/swarms", DOWNLOADER))["swarms"]
+        for swarm in (seeding, downloading):
+            self.assertEqual(set(swarm), SWARM_KEYS)
+            self.assertEqual(swarm["info_hash"], INFO_HASH.hex())
+        self.assertEqual((seeding["seeding"], downloading["seeding"]), (True, False))
+        swarm = self.overlay(DOWNLOADER).swarms[INFO_HASH]
+        # One connection, to the one introduction point; named by the DHT, or by PEX when the exit that answered
+        # the peers-request happens to be that introduction point.
+        self.assertEqual((downloading["num_connections"], downloading["num_seeders"], downloading["last_lookup"]),
+                         (1, 1, swarm.last_lookup))
+        from_dht = sum(1 for ip in swarm.intro_points if ip.source == PEER_SOURCE_DHT)
+        self.assertEqual((downloading["num_ips_from_dht"], downloading["num_ips_from_pex"]),
+                         (from_dht, len(swarm.intro_points) - from_dht))
+        self.assertEqual(len(swarm.intro_points), 1)
+        self.assertGreater(downloading["last_lookup"], 0)
+        self.assertEqual(await self.json("/tunnel/swarms", 2), {"swarms": []})
+
+    async def test_swarm_size_asks_the_introduction_points(self) -> None:
+        await self.start()
+        await self.seed()
+        self.overlay(DOWNLOADER).build_tunnels(1)
+        await self.settle()
+        (circuit,) = self.overlay(DOWNLOADER).find_circuits(hops=1)
+        (intro,) = self.intro_point_nodes()
+        self.assertEqual(await self.json(f"/tunnel/swarms/{INFO_HASH.hex()}/size?hops=1", DOWNLOADER),
+                         {"swarm_size": 1})
+        # The exit of the downloader's circuit looked in the DHT, unless it is the introduction point (PEX knows).
+        self.assertEqual(self.dht.lookups, 0 if circuit.hop.public_key_bin == self.key_bin(intro) else 1)
+        # An info hash nobody seeds: its introduction points are nowhere, so nobody counts.
+        self.assertEqual(await self.json(f"/tunnel/swarms/{'ab' * 20}/size", DOWNLOADER), {"swarm_size": 0})
+
+    async def test_pex_exits_and_relays(self) -> None:
+        await self.start()
+        await self.connect()
+        (intro,) = self.intro_point_nodes()
+        seeder_pk = self.overlay(SEEDER).swarms[INFO_HASH].seeder_sk.pub().key_to_bin()
+        self.assertEqual(self.overlay(intro).pex[INFO_HASH].intro_points_for, [seeder_pk])
+        pex = await self.json("/tunnel/peers/pex", intro)
+        self.assertEqual(pex, [{"info_hash": INFO_HASH.hex(),
+                                "peers": [ip.to_dict() for ip in self.overlay(intro).pex[INFO_HASH].get_intro_points()]}])
+        self.assertEqual(await self.json("/tunnel/peers/pex", DOWNLOADER), [])
+
+        exits = (await self.json("/tunnel/exits", intro))["exits"]
+        for entry in exits:
+            self.assertEqual(set(entry), EXIT_KEYS)
+        (introduction,) = [e for e in exits if e["is_introduction"]]
+        exit_socket, _ = self.overlay(intro).intro_point_for[seeder_pk]
+        self.assertEqual(introduction["circuit_from"], exit_socket.circuit_id)
+        self.assertFalse(introduction["is_rendezvous"])
+        self.assertIsInstance(introduction["enabled"], bool)
+
+        # The rendezvous point joined the two circuits: its relay routes say so.
+        (rendezvous,) = [i for i in range(2, self.NODES)
+                         if any(r.rendezvous_relay for r in self.overlay(i).relay_from_to.values())]
+        relays = (await self.json("/tunnel/relays", rendezvous))["relays"]
+        self.assertEqual(sum(1 for relay in relays if relay["is_rendezvous"]), 2)
+        for relay in relays:
+            self.assertEqual(set(relay), RELAY_KEYS)
+
+    async def test_dht_peers_without_a_dht_community(self) -> None:
+        """The provider of these nodes keeps no DHT store (pyipv8 reads ``dht_provider.dht_community``)."""
+        await self.start()
+        await self.seed()
+        self.assertEqual(await self.json("/tunnel/peers/dht", SEEDER), [])
 
     async def test_bad_info_hash_and_hops(self) -> None:
+        await self.start()
         for bad in ("zz" * 20, "ab" * 19, "ab" * 21, "%00" * 20):
-            result = await self.call(f"/tunnel/swarms/{bad}/size")
-            self.assertEqual(result.status, 400, (bad, result.body))
-            self.assertIn("infohash", result.json["error"])
-        result = await self.call("/tunnel/swarms//size")
-        self.assertEqual(result.status, 400, result.body)
+            result = await self.json(f"/tunnel/swarms/{bad}/size", DOWNLOADER, status=400)
+            self.assertIn("infohash", result["error"])
+        await self.json("/tunnel/swarms//size", DOWNLOADER, status=400)
         for query in ("hops=0", "hops=4", "hops=x"):
-            result = await self.call(f"/tunnel/swarms/{INFO_HASH.hex()}/size?{query}")
-            self.assertEqual(result.status, 400, (query, result.body))
-        self.assertEqual(self.overlay(0).size_requests, [])
+            await self.json(f"/tunnel/swarms/{INFO_HASH.hex()}/size?{query}", DOWNLOADER, status=400)
+        self.assertEqual(self.dht.lookups, 0)
+        self.assertFalse(self.overlay(DOWNLOADER).request_cache._caches)
+
+
+class TestLiveHiddenServicesOverDHT(LiveHiddenRest):
+    """``/tunnel/peers/dht`` of live nodes whose provider is a real DHT on the in-memory internet."""
+
+    def create_node(self, settings: Any = None, create_dht: bool = False, enable_statistics: bool = False) -> MockIPv8:
+        node = MockIPv8("curve25519", HiddenTunnelCommunity, self.settings(), create_dht=True, internet=self.internet)
+        node.overlay.dht_provider = DHTCommunityProvider(node.dht, node.raw_endpoint.wan_address[1])
+        return node
+
+    async def test_announced_intro_point_in_the_dht_store(self) -> None:
+        await self.start()
+        for node in self.nodes:
+            for other in self.nodes:
+                if other is not node:
+                    node.dht.walk_to(other.raw_endpoint.wan_address)
+        await self.settle()
+        await self.seed()
+        (intro,) = self.intro_point_nodes()
+        seeder_pk = self.overlay(SEEDER).swarms[INFO_HASH].seeder_sk.pub().key_to_bin()
+        storing = [i for i in range(self.NODES) if self.node(i).dht.storage.get(INFO_HASH)]
+        self.assertTrue(storing)
+        for index in range(self.NODES):
+            listed = {entry["info_hash"]: entry["peers"] for entry in await self.json("/tunnel/peers/dht", index)}
+            if index not in storing:
+                self.assertNotIn(INFO_HASH.hex(), listed)
+                continue
+            (point,) = listed[INFO_HASH.hex()]
+            self.assertEqual((point["address"]["public_key"], point["seeder_pk"], point["source"]),
+                             (self.key_bin(intro).hex(), seeder_pk.hex(), PEER_SOURCE_DHT))
+            self.assertEqual((point["address"]["ip"], point["address"]["port"]), tuple(self.address(intro)))
 
 
 class TestDHTPeers(TunnelRestBase):

@@ -4,7 +4,8 @@ txipv8 downloader, and the reverse; introduction point, rendezvous point and rel
 implementations' relay-exits; the e2e circuit carries data both ways, byte for byte.
 
 The pyipv8 nodes run in one reference process (reference/ref_hidden_node.py: ``HiddenTunnelCommunity``
-instances on pyipv8's Python endpoint): an end node and two relay-exits. This process runs an end node and two
+instances on pyipv8's Python endpoint, or, in :class:`TestHiddenServicesInteropRustEndpoint`, on the Rust
+endpoint of ``ipv8-rust-tunnels`` that pyipv8 3.2.1 uses as its data plane): an end node and two relay-exits. This process runs an end node and two
 relay-exits of txipv8. Everybody walks to everybody; nobody has a DHT, so the test hands the downloader the
 introduction point the seeder's circuit ended in (the lookup itself is covered by the in-memory tests).
 """
@@ -14,7 +15,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
@@ -66,18 +67,41 @@ class TestHiddenServicesInterop(InteropTestCase):
 
     #: Whether every node also runs a DHT (its hidden community's ``dht_provider``).
     with_dht = False
+    #: The pyipv8 nodes' endpoint: ``"python"`` or ``"rust"``, or one per node.
+    endpoint: ClassVar[str | list[str]] = "python"
+    #: The flags of the txipv8 nodes (an end node and two relays).
+    tx_flags: ClassVar[list[list[int]]] = PY_FLAGS
 
     async def start_reference(self) -> RefPeer:
         found = reference_interpreter()
-        reference = RefPeer("pyipv8 hidden-services nodes")
+        reference = RefPeer(f"pyipv8 hidden-services nodes ({self.endpoint} endpoints)")
         python = str(found.python)
-        config = {"deadline": PEER_DEADLINE, "flags": PY_FLAGS, "dht": self.with_dht}
+        config = {"deadline": PEER_DEADLINE, "flags": PY_FLAGS, "dht": self.with_dht, "endpoint": self.endpoint}
         reactor.spawnProcess(reference, python, [python, "-u", str(DRIVER), json.dumps(config)],
                              env=reference_env(), path=str(DRIVER.parent))
         self.addCleanup(self.check_exit, reference)
         self.addCleanup(reference.stop)
         await reference.wait_for(lambda p: p.ready is not None, 15.0, "the ready event")
+        self.assertEqual(self.endpoint, reference.ready["endpoint"])
         return reference
+
+    async def assert_sockets_on_loopback(self, reference: RefPeer) -> None:
+        """
+        The loopback guard sees only Python's sockets; the Rust endpoint's are checked by where they are bound
+        (a socket bound to 127.0.0.1 cannot send anywhere else). pyipv8's Python exits bind the wildcard
+        addresses (it has no setting for that); the guard covers their sends.
+        """
+        report = await reference.command("report")
+        sockets = report["udp_sockets"]
+        if not any(PEER_FLAG_EXIT_BT in flags for flags in self.tx_flags):
+            # Only pyipv8 nodes are exits, so one of them introduces the seeder (the rendezvous point, which
+            # needs no exit flag, may be a node of either implementation).
+            self.assertTrue(any(n["intro_point_for"] for n in report["nodes"]), report["nodes"])
+        if "rust" in self.endpoint:
+            # The end node (Python endpoint) is no exit, so every socket is a node's or a Rust exit socket.
+            self.assertEqual({"127.0.0.1"}, set(sockets))
+        else:
+            self.assertLessEqual(set(sockets), {"127.0.0.1", "0.0.0.0", "::"})
 
     async def start_tx(self, flags: list[int]) -> tuple[TxNode, RecordingHiddenCommunity]:
         node = await self.start_tx_node()
@@ -93,7 +117,7 @@ class TestHiddenServicesInterop(InteropTestCase):
 
     async def setup_network(self) -> tuple[RefPeer, list[tuple[TxNode, RecordingHiddenCommunity]], dict]:
         reference = await self.start_reference()
-        tx = [await self.start_tx(flags) for flags in PY_FLAGS]
+        tx = [await self.start_tx(flags) for flags in self.tx_flags]
         py_addresses = [UDPv4Address(*node["address"]) for node in reference.ready["nodes"]]
         tx_addresses = [node.address for node, _ in tx]
         everyone = py_addresses + tx_addresses
@@ -114,11 +138,11 @@ class TestHiddenServicesInterop(InteropTestCase):
                             community.dht_provider.dht_community.walk_to(address)
             await deferLater(reactor, 0.3, lambda: None)
             report = (await reference.command("report"))["nodes"]
-            # Every node knows the four relay-exits (but itself) with their flags.
-            py_ok = all(sum(1 for flags in n["candidates"].values() if flags == sorted(RELAY_EXIT))
-                        >= (3 if n["flags"] else 4) for n in report)
-            tx_ok = all(sum(1 for flags in c.candidates.values() if sorted(flags) == sorted(RELAY_EXIT))
-                        >= (3 if c.settings.peer_flags else 4) for _, c in tx)
+            # Every node knows the four serving nodes (but itself) with their flags.
+            py_ok = all(sum(1 for flags in n["candidates"].values() if flags) >= (3 if n["flags"] else 4)
+                        for n in report)
+            tx_ok = all(sum(1 for flags in c.candidates.values() if flags) >= (3 if c.settings.peer_flags else 4)
+                        for _, c in tx)
             if self.with_dht:
                 py_ok = py_ok and all(n["dht_peers"] >= 5 for n in report)
                 tx_ok = tx_ok and all(len(c.dht_provider.dht_community.get_peers()) >= 5 for _, c in tx)
@@ -182,6 +206,7 @@ class TestHiddenServicesInterop(InteropTestCase):
         await reference.command("send", node=0, circuit_id=rp_circuit, data=[d.hex() for d in back])
         await self.wait_until(lambda: len(downloader.raw) >= len(back), STEP_TIMEOUT, "data at the downloader")
         self.assertEqual(back, [data for _, _, data in downloader.raw])
+        await self.assert_sockets_on_loopback(reference)
         await self.finish(reference)
 
     async def tx_seeder_py_downloader(self, hops: int) -> None:
@@ -222,6 +247,7 @@ class TestHiddenServicesInterop(InteropTestCase):
             self.assertTrue(seeder.tunnel_data(rp_circuit, ("0.0.0.0", 0), "data", data))
         report = await self.poll(reference, lambda nodes: len(nodes[0]["raw"]) >= len(back), "data at pyipv8")
         self.assertEqual(back, [bytes.fromhex(r["data"]) for r in report["nodes"][0]["raw"]])
+        await self.assert_sockets_on_loopback(reference)
         await self.finish(reference)
 
     async def test_pyipv8_seeder_txipv8_downloader_1_hop(self) -> None:
@@ -301,5 +327,19 @@ class TestHiddenServicesOverMixedDHT(TestHiddenServicesInterop):
         await self.finish(reference)
 
     # The hop-count variants without a DHT are not repeated here.
+    test_pyipv8_seeder_txipv8_downloader_2_hops = None  # type: ignore[assignment]
+    test_txipv8_seeder_pyipv8_downloader_2_hops = None  # type: ignore[assignment]
+
+
+class TestHiddenServicesInteropRustEndpoint(TestHiddenServicesInterop):
+    """The 1-hop cases with pyipv8's two relay-exits on the Rust endpoint (``ipv8-rust-tunnels``), and txipv8's
+    two serving nodes relays only: every circuit ends at a pyipv8 node, so the introduction point, the rendezvous
+    point and the exits answering peers-requests are Rust data planes. pyipv8's end node stays on the Python
+    endpoint: with the Rust one, the data of its own circuits would go to Rust's SOCKS5 sessions, not to the
+    ``on_raw_data`` the test reads."""
+
+    endpoint: ClassVar[str | list[str]] = ["python", "rust", "rust"]
+    tx_flags: ClassVar[list[list[int]]] = [[], [PEER_FLAG_RELAY], [PEER_FLAG_RELAY]]
+
     test_pyipv8_seeder_txipv8_downloader_2_hops = None  # type: ignore[assignment]
     test_txipv8_seeder_pyipv8_downloader_2_hops = None  # type: ignore[assignment]

@@ -24,6 +24,17 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import Deferred
 
 from ...requestcache import NumberCacheWithName, RandomNumberCacheWithName
+
+# The hidden-services caches live in their own module (this one stays small); pyipv8 3.2.1 has them here, so
+# ``from ipv8.messaging.anonymization.caches import ...`` finds them too. No cycle: that module imports only the
+# request cache.
+from ._hidden_caches import (
+    E2ERequestCache,
+    IPRequestCache,
+    LinkRequestCache,
+    PeersRequestCache,
+    RPRequestCache,
+)
 from .tunnel import CIRCUIT_STATE_CLOSING
 
 if TYPE_CHECKING:
@@ -210,4 +221,5 @@ class TestRequestCache(RandomNumberCacheWithName):
 
 
 __all__ = ["CREATE_TIMEOUT", "PING_TIMEOUT", "TEST_TIMEOUT", "CreateRequestCache", "CreatedRequestCache",
-           "PingRequestCache", "RetryRequestCache", "TestRequestCache", "TestTimeoutError"]
+           "E2ERequestCache", "IPRequestCache", "LinkRequestCache", "PeersRequestCache", "PingRequestCache",
+           "RPRequestCache", "RetryRequestCache", "TestRequestCache", "TestTimeoutError"]

@@ -8,11 +8,17 @@ Usage: ``python ref_hidden_node.py '<JSON configuration>'`` with these (all opti
 ``flags``      one list of peer flags per node (default ``[[], [1, 2], [1, 2]]``: an end node, two relay-exits)
 ``dht``        whether every node also runs pyipv8's ``DHTDiscoveryCommunity`` on its socket, wrapped in a
                ``DHTCommunityProvider`` as the hidden community's ``dht_provider`` (default false)
+``endpoint``   ``"python"`` (pyipv8's ``UDPEndpoint``, the default) or ``"rust"`` (``ipv8_rust_tunnels``'
+               endpoint, which pyipv8 3.2.1 uses as its data plane; exit sockets bound to 127.0.0.1), or one
+               of these per node. With the Rust endpoint the data of a node's own circuits goes to Rust's SOCKS5
+               sessions, never to ``on_raw_data``: an end node that records e2e data needs the Python one.
 
-Every node has its own key and its own UDP socket on 127.0.0.1 (pyipv8's Python endpoint), no walker and no IPv8
-object (so no PEX). Without ``dht`` the test tells the ends where the introduction point is. It speaks the
-line protocol of :mod:`command_loop`; see :class:`CommandRunner` for the commands. Keys, info hashes and data
-travel as hex.
+Every node has its own key and its own UDP socket on 127.0.0.1, no walker and no IPv8 object (so no PEX).
+Without ``dht`` the test tells the ends where the introduction point is. It speaks the line protocol of
+:mod:`command_loop`; see :class:`CommandRunner` for the commands. Keys, info hashes and data travel as hex.
+``report`` also lists the local address of every UDP socket of the process (Rust's included), so the test can
+check that the Rust endpoint bound them all to loopback: the loopback guard only sees Python's sockets, so with
+the Rust endpoint it also checks every address handed to the endpoint and to its ``send_cell``.
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from typing import Any
 
 import command_loop
 import pyipv8_sandbox
+from ref_tunnel_node import guard_cells, udp_sockets
 
 pyipv8_sandbox.confine("ref_hidden_node.py")
 
@@ -64,8 +71,9 @@ class RecordingHiddenCommunity(HiddenTunnelCommunity):
 class ReferenceHiddenNode:
     """One pyipv8 HiddenTunnelCommunity on its own Python endpoint."""
 
-    def __init__(self, index: int, flags: list[int], dht: bool = False) -> None:
+    def __init__(self, index: int, flags: list[int], dht: bool = False, endpoint_kind: str = "python") -> None:
         self.index = index
+        self.endpoint_kind = endpoint_kind
         self.flags = set(flags)
         self.with_dht = dht
         self.dht: Any = None
@@ -74,8 +82,18 @@ class ReferenceHiddenNode:
         self.e2e: list[list[Any]] = []
 
     async def start(self) -> None:
-        self.endpoint = UDPEndpoint(0, LOOPBACK)
-        await self.endpoint.open()
+        if self.endpoint_kind == "rust":
+            from ipv8_rust_tunnels.endpoint import Endpoint as RustEndpoint
+
+            # Two worker threads: the machine running the suite is small and shared.
+            self.endpoint = RustEndpoint(0, LOOPBACK, worker_threads=2)
+            await self.endpoint.open()
+            self.endpoint.set_exit_address((LOOPBACK, 0))
+        elif self.endpoint_kind == "python":
+            self.endpoint = UDPEndpoint(0, LOOPBACK)
+            await self.endpoint.open()
+        else:
+            raise SystemExit(f"unknown endpoint kind {self.endpoint_kind!r}")
         host, port = self.endpoint.get_address()
         if host != LOOPBACK:
             raise SystemExit(f"the endpoint is bound to {host}, not {LOOPBACK}")
@@ -92,6 +110,7 @@ class ReferenceHiddenNode:
             self.dht.my_estimated_lan = self.dht.my_estimated_wan = address
             settings.dht_provider = DHTCommunityProvider(self.dht, port)
         self.community = RecordingHiddenCommunity(settings)
+        guard_cells(self.community.crypto_endpoint)
         self.community.my_estimated_lan = self.community.my_estimated_wan = address
 
     def address(self) -> list[Any]:
@@ -131,7 +150,10 @@ class ReferenceHiddenNode:
         if self.community is not None:
             await self.community.unload()
         if self.endpoint is not None:
-            self.endpoint.close()
+            if self.endpoint_kind == "rust":
+                await self.endpoint.close(grace_period=1)
+            else:
+                self.endpoint.close()
 
 
 class CommandRunner(command_loop.CommandDispatcher):
@@ -157,7 +179,8 @@ class CommandRunner(command_loop.CommandDispatcher):
         task.add_done_callback(self.tasks.discard)
 
     async def cmd_report(self, command: dict[str, Any]) -> Any:
-        return {"nodes": [node.report() for node in self.nodes], "refusals": loopback_guard.report()}
+        return {"nodes": [node.report() for node in self.nodes], "refusals": loopback_guard.report(),
+                "udp_sockets": udp_sockets()}
 
     async def cmd_walk(self, command: dict[str, Any]) -> Any:
         """An introduction request from ``node`` to each of ``addresses``."""
@@ -214,13 +237,16 @@ class CommandRunner(command_loop.CommandDispatcher):
 
 async def main(config: dict[str, Any]) -> None:
     shutdown = command_loop.Shutdown(float(config.get("deadline", 30.0)))
-    nodes = [ReferenceHiddenNode(index, flags, bool(config.get("dht", False)))
-             for index, flags in enumerate(config.get("flags", [[], [1, 2], [1, 2]]))]
+    flags = config.get("flags", [[], [1, 2], [1, 2]])
+    kind = config.get("endpoint", "python")
+    kinds = [str(k) for k in kind] if isinstance(kind, list) else [str(kind)] * len(flags)
+    nodes = [ReferenceHiddenNode(index, node_flags, bool(config.get("dht", False)), kinds[index])
+             for index, node_flags in enumerate(flags)]
     for node in nodes:
         await node.start()
     command_loop.emit("ready", nodes=[node.describe() for node in nodes], address=nodes[0].address(),
                       mid=nodes[0].community.my_peer.mid.hex(), pyipv8=importlib.metadata.version("pyipv8"),
-                      pid=os.getpid())
+                      endpoint=kind, rust_tunnels=importlib.metadata.version("ipv8-rust-tunnels"), pid=os.getpid())
     reason = await command_loop.serve_until_shutdown(CommandRunner(nodes, shutdown).run, shutdown)
     outcomes = await asyncio.gather(*(asyncio.wait_for(node.stop(), 1.5) for node in nodes), return_exceptions=True)
     for node, outcome in zip(nodes, outcomes, strict=True):

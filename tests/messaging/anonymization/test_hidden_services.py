@@ -310,3 +310,12 @@ class TestHiddenServices(HiddenTestBase):
 
     def index_of(self, key_bin: bytes) -> int:
         return next(i for i in range(self.NODES) if self.key_bin(i) == key_bin)
+
+
+def test_caches_importable_from_pyipv8_path() -> None:
+    """pyipv8 3.2.1 defines the hidden-services caches in ``anonymization.caches``: that import path works."""
+    from ipv8.messaging.anonymization import _hidden_caches, caches
+
+    for name in ("E2ERequestCache", "IPRequestCache", "LinkRequestCache", "PeersRequestCache", "RPRequestCache"):
+        assert getattr(caches, name) is getattr(_hidden_caches, name)
+        assert name in caches.__all__
