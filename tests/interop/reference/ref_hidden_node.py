@@ -35,7 +35,7 @@ from typing import Any
 
 import command_loop
 import pyipv8_sandbox
-from ref_tunnel_node import guard_cells, udp_sockets
+from ref_tunnel_node import guard_cells, open_loopback_endpoint, udp_sockets
 
 pyipv8_sandbox.confine("ref_hidden_node.py")
 
@@ -47,7 +47,7 @@ from ipv8.messaging.anonymization.hidden_services import (
     HiddenTunnelSettings,
 )
 from ipv8.messaging.anonymization.tunnel import IntroductionPoint
-from ipv8.messaging.interfaces.udp.endpoint import UDPEndpoint, UDPv4Address
+from ipv8.messaging.interfaces.udp.endpoint import UDPv4Address
 from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
 
@@ -82,22 +82,8 @@ class ReferenceHiddenNode:
         self.e2e: list[list[Any]] = []
 
     async def start(self) -> None:
-        if self.endpoint_kind == "rust":
-            from ipv8_rust_tunnels.endpoint import Endpoint as RustEndpoint
-
-            # Two worker threads: the machine running the suite is small and shared.
-            self.endpoint = RustEndpoint(0, LOOPBACK, worker_threads=2)
-            await self.endpoint.open()
-            self.endpoint.set_exit_address((LOOPBACK, 0))
-        elif self.endpoint_kind == "python":
-            self.endpoint = UDPEndpoint(0, LOOPBACK)
-            await self.endpoint.open()
-        else:
-            raise SystemExit(f"unknown endpoint kind {self.endpoint_kind!r}")
-        host, port = self.endpoint.get_address()
-        if host != LOOPBACK:
-            raise SystemExit(f"the endpoint is bound to {host}, not {LOOPBACK}")
-        loopback_guard.guard_endpoint(self.endpoint)
+        self.endpoint = await open_loopback_endpoint(self.endpoint_kind)
+        port = self.endpoint.get_address()[1]
         address = UDPv4Address(LOOPBACK, port)
         key = default_eccrypto.generate_key("curve25519")
         my_peer = Peer(key, address)

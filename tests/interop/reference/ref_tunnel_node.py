@@ -105,6 +105,27 @@ def guard_cells(endpoint: Any) -> None:
     endpoint.send_cell = send_cell
 
 
+async def open_loopback_endpoint(kind: str) -> Any:  # noqa: ANN401
+    """pyipv8's Python ("python") or Rust ("rust") endpoint on 127.0.0.1, its sends guarded."""
+    if kind == "rust":
+        from ipv8_rust_tunnels.endpoint import Endpoint as RustEndpoint
+
+        # Two worker threads: the machine running the suite is small and shared.
+        endpoint = RustEndpoint(0, LOOPBACK, worker_threads=2)
+        await endpoint.open()
+        endpoint.set_exit_address((LOOPBACK, 0))
+    elif kind == "python":
+        endpoint = UDPEndpoint(0, LOOPBACK)
+        await endpoint.open()
+    else:
+        raise SystemExit(f"unknown endpoint kind {kind!r}")
+    host = endpoint.get_address()[0]
+    if host != LOOPBACK:
+        raise SystemExit(f"the {kind} endpoint is bound to {host}, not {LOOPBACK}")
+    loopback_guard.guard_endpoint(endpoint)
+    return endpoint
+
+
 class ReferenceTunnelNode:
     """One pyipv8 TunnelCommunity on its own endpoint."""
 
@@ -116,22 +137,8 @@ class ReferenceTunnelNode:
         self.community: RecordingTunnelCommunity | None = None
 
     async def start(self) -> None:
-        if self.endpoint_kind == "rust":
-            from ipv8_rust_tunnels.endpoint import Endpoint as RustEndpoint
-
-            # Two worker threads: the machine running the suite is small and shared.
-            self.endpoint = RustEndpoint(0, LOOPBACK, worker_threads=2)
-            await self.endpoint.open()
-            self.endpoint.set_exit_address((LOOPBACK, 0))
-        elif self.endpoint_kind == "python":
-            self.endpoint = UDPEndpoint(0, LOOPBACK)
-            await self.endpoint.open()
-        else:
-            raise SystemExit(f"unknown endpoint kind {self.endpoint_kind!r}")
-        host, port = self.endpoint.get_address()
-        if host != LOOPBACK:
-            raise SystemExit(f"the {self.endpoint_kind} endpoint is bound to {host}, not {LOOPBACK}")
-        loopback_guard.guard_endpoint(self.endpoint)
+        self.endpoint = await open_loopback_endpoint(self.endpoint_kind)
+        port = self.endpoint.get_address()[1]
         address = UDPv4Address(LOOPBACK, port)
         key = default_eccrypto.generate_key("curve25519")
         settings = TunnelSettings(my_peer=Peer(key, address), endpoint=self.endpoint, network=Network(),
