@@ -122,6 +122,7 @@ bench: $(STAMP) $(if $(findstring --reference,$(BENCH_ARGS)),$(REF_STAMP) $(IPV8
 	$(VENV_PY) bench/tunnel_crypto.py $(BENCH_ARGS)
 	$(VENV_PY) bench/tunnels.py $(BENCH_ARGS)
 	$(VENV_PY) bench/attestation.py $(BENCH_ARGS)
+	$(VENV_PY) bench/identity.py $(BENCH_ARGS)
 	$(VENV_PY) bench/trustchain.py $(BENCH_ARGS)
 
 bench-reference: $(STAMP) $(REF_STAMP) $(IPV8_1X_STAMP)
@@ -133,6 +134,7 @@ bench-reference: $(STAMP) $(REF_STAMP) $(IPV8_1X_STAMP)
 	$(VENV_PY) bench/tunnel_crypto.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/tunnels.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/attestation.py --reference $(BENCH_ARGS)
+	$(VENV_PY) bench/identity.py --reference $(BENCH_ARGS)
 	$(VENV_PY) bench/trustchain.py --reference $(BENCH_ARGS)
 
 clean:

@@ -16,13 +16,20 @@ Conventions for doc pages (Markdown):
 * ```` ```python program sigint ```` is a program that runs until it is interrupted: the runner waits until
   it has printed its first line (after the prelude), sends it ``SIGINT`` (Ctrl-C) and requires it to exit
   with status 0 within ``SIGINT_GRACE`` seconds. The output block then holds everything it printed, before and after Ctrl-C.
+* A block option ``ports=14410-14412`` (or ``ports=6421,8085``) lists fixed TCP/UDP port numbers the example
+  uses, so that a page can show the numbers a reader types. The runner moves them all by one offset to ports
+  that are free on ``127.0.0.1`` (the test suite may run next to other suites and services), rewrites those
+  numbers in the code it runs (for a program: its prelude too; for ordinary blocks: the page's whole script)
+  and rewrites them back in what the code printed, so the output block shows the documented numbers.
 """
 from __future__ import annotations
 
 import os
+import random
 import re
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -92,6 +99,55 @@ def runnable(blocks: list[tuple[str, str, str]]) -> list[Example]:
     return result
 
 
+def documented_ports(options: frozenset[str]) -> list[int]:
+    """The port numbers of a ``ports=`` block option (``a-b`` ranges and commas), sorted; [] without one."""
+    ports: set[int] = set()
+    for option in options:
+        if not option.startswith("ports="):
+            continue
+        for part in option[len("ports="):].split(","):
+            first, _, last = part.partition("-")
+            ports.update(range(int(first), int(last or first) + 1))
+    assert all(0 < port < 65536 for port in ports), f"bad ports option in {sorted(options)}"
+    return sorted(ports)
+
+
+def _port_is_free(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port_map(ports: list[int], attempts: int = 200) -> dict[int, int]:
+    """
+    Map every documented port to ``port + offset``, for one offset that makes all of them free on
+    ``127.0.0.1`` (TCP and UDP) and moves them clear of the documented range and of the ephemeral ports.
+    """
+    if not ports:
+        return {}
+    span = ports[-1] - ports[0]
+    low, high = 20000 - ports[0], 32000 - ports[-1]  # below Linux's ephemeral range (32768-60999)
+    for _ in range(attempts):
+        offset = random.randint(low, high)
+        if abs(offset) <= span:
+            continue
+        if all(_port_is_free(port + offset) for port in ports):
+            return {port: port + offset for port in ports}
+    raise AssertionError(f"found no free ports for {ports}")
+
+
+def renumber(text: str, mapping: dict[int, int]) -> str:
+    """Replace every whole-number occurrence of a key of ``mapping`` in ``text`` with its value, in one pass."""
+    if not mapping:
+        return text
+    pattern = re.compile(r"(?<![\w.])(" + "|".join(str(port) for port in mapping) + r")(?![\w])")
+    return pattern.sub(lambda match: str(mapping[int(match.group(1))]), text)
+
+
 def output_matches(expected: str, actual: str) -> bool:
     """Compare printed text with the expected block, honouring the ``...`` and ``<...>`` wildcards."""
     pattern = []
@@ -136,13 +192,15 @@ def test_doc_page_examples(page: Path, tmp_path: Path) -> None:
     for number, example in enumerate(examples):
         script.append(f"print({MARKER.format(number)!r}, flush=True)\n")
         script.append(example.body)
+    ports = free_port_map(documented_ports(frozenset().union(*(ex.options for ex in examples))))
     script_file = tmp_path / "doc_example.py"
-    script_file.write_text("".join(script))
+    script_file.write_text(renumber("".join(script), ports))
     completed = subprocess.run(guarded_command(script_file), cwd=tmp_path, env=example_env(),
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode != 3, f"{page} examples tried to leave the loopback network:\n{completed.stderr}"
     assert completed.returncode == 0, f"{page} examples failed:\n{completed.stdout}\n{completed.stderr}"
-    pieces = re.split(r"@@txipv8-doc-block-\d+@@\n", completed.stdout)[1:]
+    back = {moved: port for port, moved in ports.items()}
+    pieces = re.split(r"@@txipv8-doc-block-\d+@@\n", renumber(completed.stdout, back))[1:]
     assert len(pieces) == len(examples), completed.stdout
     for number, (example, actual) in enumerate(zip(examples, pieces)):
         check_output(f"{page}, example {number + 1}", example, actual)
@@ -192,7 +250,9 @@ def test_doc_page_programs(page: Path, number: int, tmp_path: Path) -> None:
     example = [ex for ex in runnable(parse_blocks(page.read_text())) if ex.program][number]
     script_file = tmp_path / "doc_program.py"
     # The prelude's output is not part of the program's expected output: cut it off at a marker.
-    script_file.write_text(f"{example.prelude}print({MARKER.format('program')!r}, flush=True)\n{example.body}")
+    ports = free_port_map(documented_ports(example.options))
+    script_file.write_text(renumber(f"{example.prelude}print({MARKER.format('program')!r}, flush=True)\n"
+                                    f"{example.body}", ports))
     where = f"{page}, program {number + 1}"
     marker = MARKER.format("program") + "\n"
     if "sigint" in example.options:
@@ -203,7 +263,7 @@ def test_doc_page_programs(page: Path, number: int, tmp_path: Path) -> None:
         completed = subprocess.run(guarded_command(script_file), cwd=tmp_path, env=example_env(),
                                    capture_output=True, text=True, timeout=120)
         status, stdout, stderr = completed.returncode, completed.stdout, completed.stderr
-    printed = stdout.split(marker, 1)[-1]
+    printed = renumber(stdout.split(marker, 1)[-1], {moved: port for port, moved in ports.items()})
     assert status != 3, f"{where} tried to leave the loopback network:\n{stderr}"
     assert status == 0, f"{where} failed with status {status}:\n{stdout}\n{stderr}"
     check_output(where, example, printed)
@@ -232,6 +292,20 @@ def test_programs_run_after_the_ordinary_blocks_above_them() -> None:
         ("print(A + B)\n", True, "A = 1\nB = 2\n")]
     assert examples[1].expected == "1\n"
     assert "sigint" in examples[3].options
+
+
+def test_documented_ports_are_moved_to_free_ones() -> None:
+    assert documented_ports(frozenset({"program", "ports=14410-14412,8085"})) == [8085, 14410, 14411, 14412]
+    assert documented_ports(frozenset({"program"})) == []
+    mapping = free_port_map([14410, 14411, 14412])
+    offsets = {moved - port for port, moved in mapping.items()}
+    assert len(offsets) == 1 and abs(offsets.pop()) > 2
+    assert all(_port_is_free(moved) for moved in mapping.values())
+    code = "start(14410 + n); url = 'http://localhost:14411/x'; key = 'ab14411cd'; t = 1.14411; p = 144110\n"
+    moved = renumber(code, mapping)
+    assert moved == (f"start({mapping[14410]} + n); url = 'http://localhost:{mapping[14411]}/x'; "
+                     "key = 'ab14411cd'; t = 1.14411; p = 144110\n")
+    assert renumber(moved, {new: old for old, new in mapping.items()}) == code
 
 
 def test_interrupted_program_must_exit_cleanly(tmp_path: Path) -> None:

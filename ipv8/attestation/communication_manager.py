@@ -10,8 +10,15 @@ attestations deleted).
 
 The pseudonym overlays find peers through :data:`ipv8.configuration.DISPERSY_BOOTSTRAPPER` (as pyipv8's do):
 a private network points that setting at its own tracker before loading pseudonyms. When the node runs a
-``HiddenTunnelCommunity``, pseudonym traffic goes through its circuits. A rendezvous token (base64) gives a
-private meeting place: only pseudonyms loaded with the same token see each other.
+``HiddenTunnelCommunity``, pseudonym traffic goes through its circuits: each pseudonym's socket is wrapped in a
+TunnelEndpoint that sends through one-hop circuits to an IPv8 exit and accepts only what comes back through
+them (the tunnel community hands those packets to it); :attr:`CommunicationChannel.anonymized` tells which way
+a pseudonym talks, and a pseudonym loaded without a tunnel community says so in the log. A rendezvous token
+(base64) gives a private meeting place: only pseudonyms loaded with the same token see each other.
+
+A pseudonym's Lamport clock (the global time its signed messages carry) continues across restarts, crashes
+included: peers refuse a time they already saw from the same key at another address, and a reloaded pseudonym
+has a new port. The identity database keeps a reservation ahead of the clock (:data:`CLOCK_RESERVATION`).
 
 A channel's flows, as the IPv8 documentation describes them:
 
@@ -28,6 +35,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
 from typing import TYPE_CHECKING, Any
@@ -50,12 +58,22 @@ __all__ = ["CommunicationChannel", "CommunicationManager", "InvalidPseudonymName
 AttributePointer = tuple["Peer", str]
 MetadataDict = dict[str, str]
 
+logger = logging.getLogger(__name__)
+
+#: Global times a loaded pseudonym keeps reserved on disk ahead of its clock (see ``CommunicationManager._keep_clock``).
+CLOCK_RESERVATION = 4096
+
 #: A pseudonym name is a file name: letters, digits, ``_``, ``-`` and ``.`` (not first), at most 64 of them.
 PSEUDONYM_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 
 
 class InvalidPseudonymNameError(ValueError):
     """The name cannot be a pseudonym (it would not be a plain file name in the pseudonym folder)."""
+
+
+def _clock_option(overlay: IdentityCommunity) -> str:
+    """The key under which the identity database keeps a pseudonym's reserved global time."""
+    return "global_time:" + overlay.my_peer.mid.hex()
 
 
 def _wallet_hash(attribute_hash: bytes) -> bytes:
@@ -87,6 +105,13 @@ class CommunicationChannel:
     def public_key_bin(self) -> bytes:
         """Our pseudonym's binary public key."""
         return self.identity_overlay.my_peer.public_key.key_to_bin()
+
+    @property
+    def anonymized(self) -> bool:
+        """Whether our pseudonym's traffic goes through circuits (False: directly, from this node's address)."""
+        endpoint = self.identity_overlay.endpoint
+        return bool(self.identity_overlay.anonymize and getattr(endpoint, "tunnel_community", None) is not None
+                    and getattr(endpoint, "is_anonymized", lambda _: False)(self.identity_overlay.get_prefix()))
 
     @property
     def peers(self) -> list[Peer]:
@@ -212,17 +237,31 @@ class CommunicationChannel:
         database = self.identity_overlay.identity_manager.database
         for attribute_hash in database.remove_pseudonym(self.identity_overlay.my_peer.public_key):
             self.attestation_overlay.database.remove_attestation(_wallet_hash(attribute_hash))
+        database.delete_option(_clock_option(self.identity_overlay))
+        self.refuse_outstanding()
+
+    def refuse_outstanding(self) -> None:
+        """Answer every request still waiting for the user with a refusal (the wallet's timers stop with it)."""
         for deferred, _ in list(self.attestation_requests.values()):
-            deferred.callback(None)
+            if not deferred.called:
+                deferred.callback(None)
         for deferred in list(self.verify_requests.values()):
-            deferred.callback(False)
+            if not deferred.called:
+                deferred.callback(False)
+        self.attestation_requests.clear()
+        self.verify_requests.clear()
 
 
 class PseudonymFolderManager:
-    """The key files of pseudonyms: one file per name in ``directory``, holding the private key."""
+    """The key files of pseudonyms: one file per name in ``directory``, holding the private key.
+
+    A ``directory`` under ``:memory:`` (a node without a working directory, e.g. in tests) keeps the keys in
+    this object instead: nothing is written to disk, and they are gone when it is.
+    """
 
     def __init__(self, directory: str) -> None:
         self.pseudonym_folder = directory
+        self._in_memory: dict[str, bytes] | None = {} if directory.startswith(":memory:") else None
 
     def path_of(self, name: str) -> str:
         """The key file of ``name``.
@@ -237,6 +276,10 @@ class PseudonymFolderManager:
     def get_or_create_private_key(self, name: str) -> PrivateKey:
         """The key of ``name``, created (and written, readable by us only) if it does not exist yet."""
         path = self.path_of(name)
+        if self._in_memory is not None:
+            if name not in self._in_memory:
+                self._in_memory[name] = default_eccrypto.generate_key("curve25519").key_to_bin()
+            return default_eccrypto.key_from_private_bin(self._in_memory[name])
         if os.path.exists(path):
             with open(path, "rb") as handle:
                 return default_eccrypto.key_from_private_bin(handle.read())
@@ -250,11 +293,15 @@ class PseudonymFolderManager:
     def remove_pseudonym_file(self, name: str) -> None:
         """Delete the key file of ``name`` (nothing happens if there is none)."""
         path = self.path_of(name)
-        if os.path.exists(path):
+        if self._in_memory is not None:
+            self._in_memory.pop(name, None)
+        elif os.path.exists(path):
             os.remove(path)
 
     def list_pseudonym_files(self) -> list[str]:
         """Names of every pseudonym with a key file."""
+        if self._in_memory is not None:
+            return sorted(self._in_memory)
         if not os.path.isdir(self.pseudonym_folder):
             return []
         return sorted(name for name in os.listdir(self.pseudonym_folder) if PSEUDONYM_NAME.fullmatch(name))
@@ -278,8 +325,10 @@ class CommunicationManager:
     """
 
     def __init__(self, ipv8_instance: Any, pseudonym_folder: str = "pseudonyms",
-                 working_directory: str | None = None) -> None:
+                 working_directory: str | None = None, worker_runner: Any = None) -> None:
         self.ipv8_instance = ipv8_instance
+        #: How the wallets run their crypto jobs (AttestationSettings.worker_runner; None: the shared pool).
+        self.worker_runner = worker_runner
         #: binary public key -> channel, and name -> channel, of loaded pseudonyms.
         self.channels: dict[bytes, CommunicationChannel] = {}
         self.name_to_channel: dict[str, CommunicationChannel] = {}
@@ -327,10 +376,19 @@ class CommunicationManager:
             settings = AttestationSettings(my_peer=identity_overlay.my_peer, endpoint=identity_overlay.endpoint,
                                            network=identity_overlay.network, anonymize=anonymize,
                                            working_directory=self.working_directory,
-                                           clock=getattr(self.ipv8_instance, "_reactor", None))
+                                           clock=getattr(self.ipv8_instance, "_reactor", None),
+                                           worker_runner=self.worker_runner)
             attestation_overlay = AttestationCommunity(settings)
-            if hasattr(identity_overlay.endpoint, "set_tunnel_community"):
-                identity_overlay.endpoint.set_tunnel_community(tunnel_community)
+            self._keep_clock(identity_overlay)
+            endpoint = identity_overlay.endpoint
+            if hasattr(endpoint, "set_tunnel_community"):
+                endpoint.set_tunnel_community(tunnel_community)
+            if anonymize and hasattr(tunnel_community, "add_tunnel_endpoint"):
+                # The pseudonym has a socket of its own: what comes back through the circuits is handed to it.
+                tunnel_community.add_tunnel_endpoint(endpoint)
+            elif not anonymize:
+                logger.info("Pseudonym %r is not anonymized: no HiddenTunnelCommunity is loaded, so its traffic "
+                            "goes directly from this node's address", name)
             channel = CommunicationChannel(attestation_overlay, identity_overlay)
             self.channels[private_key.pub().key_to_bin()] = channel
             self.name_to_channel[name] = channel
@@ -349,12 +407,41 @@ class CommunicationManager:
         creating.addCallback(built).addBoth(finish)
         return waiting
 
+    @staticmethod
+    def _keep_clock(overlay: IdentityCommunity) -> None:
+        """Continue the pseudonym's Lamport clock where it stopped, even after a crash.
+
+        Its overlays sign introductions and wallet messages with that clock, and a peer refuses a time it has seen
+        from that key before when it comes from another address (replay protection): a reloaded pseudonym has a
+        new port, so starting again from zero would lock it out of the peers that knew it. The clock starts at the
+        value reserved on disk, and a new reservation is written before half of the last one is used up.
+        """
+        database = overlay.identity_manager.database
+        key = _clock_option(overlay)
+        stored = database.get_option(key)
+        if stored is not None and stored.isdigit():
+            overlay.my_peer.update_clock(int(stored))
+        reserved = [0]
+
+        def reserve() -> None:
+            now = overlay.global_time
+            if now + CLOCK_RESERVATION // 2 >= reserved[0]:
+                reserved[0] = now + CLOCK_RESERVATION
+                database.set_option(key, str(reserved[0]).encode())
+        reserve()
+        overlay.register_task("reserve global time", reserve, interval=1.0)
+
     def unload(self, name: str) -> Deferred:
         """Stop the overlays of pseudonym ``name`` and close its endpoint (nothing if it is not loaded)."""
         channel = self.name_to_channel.pop(name, None)
         if channel is None:
             return succeed(None)
         self.channels.pop(channel.public_key_bin, None)
+        # Requests nobody can answer any more: refused now, not when the wallet's timeout fires.
+        channel.refuse_outstanding()
+        tunnel_community = getattr(channel.identity_overlay.endpoint, "tunnel_community", None)
+        if hasattr(tunnel_community, "remove_tunnel_endpoint"):
+            tunnel_community.remove_tunnel_endpoint(channel.identity_overlay.endpoint)
         stopping = self.ipv8_instance.unload_overlay(channel.identity_overlay)
         stopping.addBoth(lambda _: channel.attestation_overlay.unload())
         stopping.addBoth(lambda _: channel.identity_overlay.endpoint.close())

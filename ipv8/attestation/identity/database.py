@@ -125,6 +125,24 @@ class IdentityDatabase:
     def _rows(self, statement: str, parameters: tuple) -> list[tuple]:
         return self._conn.execute(statement, parameters).fetchall()
 
+    # Options ---------------------------------------------------------------------------------------------
+
+    def get_option(self, key: str) -> bytes | None:
+        """The value stored under ``key`` in the ``option`` table, or None."""
+        rows = self._rows("SELECT value FROM option WHERE key = ?", (key,))
+        if not rows:
+            return None
+        value = rows[0][0]
+        return value if isinstance(value, bytes) else str(value).encode()
+
+    def set_option(self, key: str, value: bytes) -> None:
+        """Store ``value`` under ``key`` (committed at once, like every write)."""
+        self._write("INSERT OR REPLACE INTO option(key, value) VALUES(?, ?)", (key, value))
+
+    def delete_option(self, key: str) -> None:
+        """Forget the value stored under ``key`` (nothing happens if there is none)."""
+        self._write("DELETE FROM option WHERE key = ?", (key,))
+
     # Inserting -------------------------------------------------------------------------------------------
 
     def insert_token(self, public_key: PublicKey, token: Token) -> None:
