@@ -31,6 +31,7 @@ from .messaging.serialization import PackError
 from .overlay import IPeerDiscovery, Settings
 from .peerdiscovery.introduction_protocol import (INTERFACE_FOR_ADDRESS, NO_ADDRESS, SIXTEEN_BIT_TIME_MESSAGES,
                                                   IntroductionProtocol)
+from .peerdiscovery.peer_origin import BOOTSTRAP, WALKED
 from .peerdiscovery.wan_vote import WanAddressVote
 
 if TYPE_CHECKING:
@@ -328,6 +329,7 @@ class Community(IntroductionProtocol, EZPackOverlay):
         if not self.address_hygiene.may_send_to(address):
             self.logger.debug("Not walking to %s: not an address to send to", address)
             return
+        self.network.origins.note(address, WALKED)  # unless it was introduced (or bootstrapped) before
         self.endpoint.send(address, self.create_introduction_request(
             address, new_style=self.network.is_new_style(address)))
 
@@ -376,6 +378,7 @@ class Community(IntroductionProtocol, EZPackOverlay):
         for count, address in enumerate(addresses):
             if 0 < self.max_peers <= count:
                 break
+            self.network.origins.note(address, BOOTSTRAP)
             self.walk_to(address)
         await initialized
 

@@ -280,6 +280,9 @@ def test_service_tree_without_rest_with_statistics(tmp_path: Path) -> None:
     tree = IPv8ServiceMaker().makeService(local_options(tmp_path, "--no-rest-api", "--statistics"))
     (node,) = list(tree)
     assert isinstance(node.ipv8.endpoint, StatisticsEndpoint)
+    # --statistics counts every loaded overlay from the start.
+    prefixes = {overlay.get_prefix() for overlay in node.ipv8.overlays}
+    assert prefixes and set(node.ipv8.endpoint.statistics) == prefixes
 
 
 class RecordingAbort(StartupAbort):

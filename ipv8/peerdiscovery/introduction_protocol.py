@@ -29,6 +29,7 @@ from ..messaging.payload_headers import (
     BinMemberAuthenticationPayload,
     GlobalTimeDistributionPayload,
 )
+from .peer_origin import PUNCTURE_RECEIVED, PUNCTURE_SENT, VIA_PUNCTURE_REQUEST, introduction_field
 
 if TYPE_CHECKING:
     from ..peer import Peer
@@ -233,7 +234,8 @@ class IntroductionProtocol:
         self._established.set(peer.public_key.key_to_bin(), None, self._clock().seconds())
         for address in self._introduced_addresses(payload):
             if self.address_hygiene.may_walk_to(address, asked):
-                self.network.discover_address(peer, address, self.community_id, payload.intro_supports_new_style)
+                self.network.discover_address(peer, address, self.community_id, payload.intro_supports_new_style,
+                                              introduction_field(payload, address))
             else:
                 self.drop_counts[DROP_BAD_ADDRESS] += 1
         self.introduction_response_callback(peer, dist, payload)
@@ -344,6 +346,7 @@ class IntroductionProtocol:
         self._accept_puncturer(peer)
 
     def _accept_puncturer(self, peer: Peer) -> None:
+        self.network.origins.punctured(peer.address, PUNCTURE_RECEIVED)
         # The puncture is signed by a peer we were introduced to and comes from its reachable address, so
         # we accept it at once and answer with the introduction request we would otherwise send on a later
         # walk step (py-ipv8 waits for that step): the puncturer then knows us too, and may introduce
@@ -389,11 +392,12 @@ class IntroductionProtocol:
         puncture = self.create_puncture(self.my_estimated_lan, payload.wan_walker_address, payload.identifier,
                                         new_style)
         self.endpoint.send(target, puncture)
+        self.network.origins.punctured(target, PUNCTURE_SENT, source_address)
         # A peer of ours vouches for the walker: remember it as an address worth walking to, exactly as if
         # that peer had introduced it to us.
         introducer = self.network.get_verified_by_address(source_address)
         if introducer is not None:
-            self.network.discover_address(introducer, target, self.community_id, new_style)
+            self.network.discover_address(introducer, target, self.community_id, new_style, VIA_PUNCTURE_REQUEST)
 
 
 __all__ = ["INTERFACE_FOR_ADDRESS", "IntroductionProtocol", "NO_ADDRESS", "SIXTEEN_BIT_TIME_MESSAGES"]

@@ -29,6 +29,7 @@ from ..messaging.address_hygiene import is_usable
 from ..messaging.addresses import DomainAddress
 from ..peer import UNKNOWN_ADDRESS, Peer, typed_address
 from ..util import get_reactor
+from .peer_origin import INTRODUCED, SNAPSHOT, PeerOrigins
 from .snapshot import decode_addresses, encode_address
 
 if TYPE_CHECKING:
@@ -166,6 +167,8 @@ class Network:
         self._watches: Dict[PublicKeyBin, _AddressWatch] = {}
         self._unverified_services: AgedMap = AgedMap(self.max_unverified_service_records,
                                                      self.unverified_services_ttl)
+        self.origins = PeerOrigins(self)
+        """How each verified peer came to us (bootstrap, introduced, walked to, contacted us; NAT-punched)."""
 
     def now(self) -> float:
         """The current time on the network's clock."""
@@ -224,6 +227,7 @@ class Network:
                     self._forget_address(oldest[0])
                     expired += 1
             self._sync_service_caps()
+            self.origins.prune(now)
             for key_bin, _ in self._unverified_services.prune(now):
                 if key_bin not in self.verified_by_public_key_bin:
                     self.services_per_peer.pop(key_bin, None)
@@ -257,6 +261,7 @@ class Network:
 
     def _forget_address(self, address: tuple) -> None:
         """Drop a known address, its introduction record and its walkability."""
+        self.origins.forget(address)
         if address not in self._known:
             return
         self._unwalkable(address)
@@ -323,6 +328,7 @@ class Network:
         self._reindex(watch)
         for service in self.services_per_peer.get(key_bin, ()):
             self.reverse_service_lookup.setdefault(service, {})[peer] = None
+        self.origins.admitted(peer, key_bin)
         self._notify("on_peer_added", peer)
 
     def _expel(self, peer: Peer, key_bin: PublicKeyBin) -> None:
@@ -334,6 +340,7 @@ class Network:
         for address in watch.indexed:
             self._release(peer, address)
         watch.indexed = ()
+        self.origins.expelled(key_bin)
         for service in self.services_per_peer.pop(key_bin, ()):
             providers = self.reverse_service_lookup.get(service)
             if providers is not None:
@@ -355,11 +362,12 @@ class Network:
         return record is not None and record.new_style
 
     def discover_address(self, peer: Peer, address: Address, service: Service | None = None,
-                         new_style: bool = False) -> None:
+                         new_style: bool = False, via: str = "") -> None:
         """``peer`` introduced ``address`` to us (for ``service``, if given); ``peer`` itself is verified.
 
         The introduction is recorded unless the address is blacklisted or was already introduced by a
         peer that is still verified. A plain ``(host, port)`` tuple is stored as the matching named type.
+        ``via`` says how ``peer`` introduced it (for :attr:`origins`, see :mod:`.peer_origin`).
 
         :raises TypeError: ``peer`` is not a :class:`Peer`, or ``address`` is not a tuple.
         :raises ValueError: ``address`` is a plain tuple that is not ``(str, int)``.
@@ -374,9 +382,12 @@ class Network:
                 if record is None or record.introduced_by not in self.verified_by_public_key_bin:
                     self._record_address(address,
                                          WalkableAddress(peer.public_key.key_to_bin(), service, bool(new_style)))
+                    if address in self._known:  # the record lives no longer than the address it is about
+                        self.origins.note(address, INTRODUCED, peer, via)
                 elif address in self._walkable:
                     # Introduced again: it lives on (its introduction record stays the first one).
                     self._walkable_by_service[record.services].add(address, self.now())
+                    self.origins.note(address, INTRODUCED, peer, via)  # and so does its origin record
             self.add_verified_peer(peer)
 
     def discover_services(self, peer: Peer, services: Iterable[Service]) -> None:
@@ -632,6 +643,7 @@ class Network:
                 usable = isinstance(address, DomainAddress) or is_usable(address)
                 if address not in self._known and address not in self.blacklist and usable:
                     self._record_address(address, _NOBODYS)
+                    self.origins.note(address, SNAPSHOT)
                     added += 1
         return added
 

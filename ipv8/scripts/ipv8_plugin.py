@@ -420,7 +420,16 @@ class IPv8ServiceMaker:
 
     def create_ipv8(self, options: IPv8Options) -> IPv8:
         """The node described by the parsed options (a :class:`~ipv8.configuration.ConfigurationError` if not)."""
-        return IPv8(options.configuration, enable_statistics=bool(options["statistics"]))
+        ipv8 = IPv8(options.configuration, enable_statistics=bool(options["statistics"]))
+        if options["statistics"]:
+            # The flag asks for counting, so count every loaded overlay from the start (the dashboard's traffic
+            # charts move without a click); REST can still switch single overlays off.
+            from ..REST.overlays_endpoint import find_statistics_endpoint, iter_communities
+            endpoint = find_statistics_endpoint(ipv8.endpoint)
+            if endpoint is not None:
+                for community in iter_communities(ipv8):
+                    endpoint.enable_community_statistics(community.get_prefix(), True)
+        return ipv8
 
     def check_key_files(self, options: IPv8Options) -> None:
         """

@@ -173,7 +173,8 @@ class LocalNetwork:
 
         for index in range(1, self.node_count + 1):
             name = f"node{index}"
-            rest = (["--rest-interface", LOCALHOST, "--rest-port", str(self.rest_port)] if index == 1
+            # The first node also counts its traffic (--statistics), which the dashboard's charts draw.
+            rest = (["--rest-interface", LOCALHOST, "--rest-port", str(self.rest_port), "--statistics"] if index == 1
                     else ["--no-rest-api"])
             node = self._spawn(name, ["ipv8", "--ip", LOCALHOST, "--port", str(free_port(socket.SOCK_DGRAM)),
                                       "--working-dir", str(self.run_dir / name),

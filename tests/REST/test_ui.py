@@ -11,10 +11,16 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
+from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from ipv8.messaging.drop_reasons import DROP_UNKNOWN_MESSAGE, DROP_WRONG_PREFIX
-from ipv8.REST.health_endpoint import describe_address
+from ipv8.keyvault.crypto import default_eccrypto
+from ipv8.messaging.addresses import UDPv4Address
+from ipv8.peer import Peer
+from ipv8.peerdiscovery.network import Network
+from ipv8.peerdiscovery.peer_origin import PUNCTURE_RECEIVED, VIA_WAN
+from ipv8.REST.health_endpoint import describe_address, describe_origin
 from ipv8.REST.ui_endpoint import UI_CSP, UI_FILES
 
 from .support import HTTPClient, RESTTestCase, TwoSessions
@@ -119,7 +125,8 @@ class TestFiles(RESTTestCase):
             self.assertEqual(urlsplit(url).netloc, "", f"{url} is not on this server")
         # The login form and the panels the script fills exist.
         for element in ("login", "login-form", "api-key", "dashboard", "overlays-table", "peers-table",
-                        "traffic-chart", "drops-table", "reactor-figures", "panel-dht", "panel-tunnel"):
+                        "traffic-bytes_up", "traffic-num_down", "message-bytes_down", "message-num_up",
+                        "drops-table", "reactor-figures", "panel-dht", "panel-tunnel"):
             self.assertIn(element, page.ids)
 
     def test_script_never_writes_html_nor_puts_the_key_in_a_url(self) -> None:
@@ -135,6 +142,13 @@ class TestFiles(RESTTestCase):
         page = PageParser()
         page.feed(shipped("index.html").decode("utf-8"))
         self.assertLessEqual(set(re.findall(r'\$\("([\w-]+)"\)', script)), page.ids)
+        # ... and so is every chart the script names as "<prefix>-<metric>", with its legend.
+        metrics = re.search(r"const METRICS = \[([^\]]*)\]", script)
+        self.assertIsNotNone(metrics)
+        for prefix in re.findall(r'trafficCharts\("(\w+)"', script):
+            self.assertIn(f"{prefix}-legend", page.ids)
+            for metric in re.findall(r'"(\w+)"', metrics.group(1)):  # type: ignore[union-attr]
+                self.assertIn(f"{prefix}-{metric}", page.ids)
 
     async def test_other_names_and_traversal_under_ui_are_404(self) -> None:
         port = self.manager.port
@@ -215,6 +229,33 @@ class TestDebugRoutes(TwoSessions):
         self.assertGreaterEqual(known.last_response, 100)
         self.assertEqual(peer["last_response_ago"], clock.seconds() - known.last_response)
         self.assertLessEqual(peer["last_response_ago"], 7)
+        # We walked to it (nobody introduced it) and reached it without a puncture, 7 s ago.
+        self.assertEqual(peer["origin"], {"how": "walked", "introduced_by": None, "introducer": None, "via": None,
+                                          "nat": "direct", "puncture": None, "age": 7.0})
+
+    async def test_peers_say_who_contacted_us(self) -> None:
+        self.other.overlays[0].walk_to(self.raw_endpoint.wan_address)
+        await self.settle()
+        [peer] = (await self.client.get("/debug/peers")).json["peers"]
+        self.assertEqual((peer["origin"]["how"], peer["origin"]["nat"]), ("contacted-us", "direct"))
+
+    def test_origin_of_an_introduced_and_punctured_peer(self) -> None:
+        clock = Clock()
+        network = Network(clock=clock)
+        introducer = Peer(default_eccrypto.generate_key("curve25519").pub(), UDPv4Address("127.0.0.1", 9000))
+        network.add_verified_peer(introducer)
+        address = UDPv4Address("127.0.0.2", 9001)
+        network.discover_address(introducer, address, b"S" * 20, via=VIA_WAN)
+        network.origins.punctured(address, PUNCTURE_RECEIVED)
+        clock.advance(3)
+        peer = Peer(default_eccrypto.generate_key("curve25519").pub(), address)
+        network.add_verified_peer(peer)
+        clock.advance(2)
+        self.assertEqual(describe_origin(network, peer), {
+            "how": "introduced", "introduced_by": introducer.mid.hex(),
+            "introducer": {"ip": "127.0.0.1", "port": 9000, "family": "IPv4", "scope": "LAN"}, "via": "WAN",
+            "nat": "punched", "puncture": "received", "age": 5.0})
+        self.assertIsNone(describe_origin(object(), peer))  # a peer graph without origin records
 
     async def test_drops_count_refused_packets_per_overlay_and_reason(self) -> None:
         before = (await self.client.get("/debug/drops")).json

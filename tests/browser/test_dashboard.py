@@ -23,6 +23,7 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
 from ipv8.REST.rest_manager import RESTManager
+from ipv8.REST.ui_endpoint import ui_file
 from ipv8.test.mocking.endpoint import Internet
 
 from ..REST.support import HTTPClient, build_session
@@ -33,16 +34,25 @@ OUTPUT = Path(os.environ.get("TXIPV8_TEST_OUTPUT", ROOT / "build" / "test-output
 KEY = "browser test key"
 #: Virtual milliseconds the page runs: enough for the start-up probe and several polls (one every 2000).
 BUDGET_MS = 9000
+#: Points the page keeps per chart line (HISTORY in dashboard.js).
+HISTORY = 150
+#: Virtual milliseconds for more polls than that: the charts must have stopped growing at HISTORY points.
+LONG_BUDGET_MS = (HISTORY + 10) * 2000
 
 
-def chromium_arguments(*extra: str) -> list[str]:
-    """Headless Chromium that reaches nothing but 127.0.0.1 and keeps its profile in a fresh directory."""
+def chromium_arguments(*extra: str, budget_ms: int | None = BUDGET_MS) -> list[str]:
+    """Headless Chromium that reaches nothing but 127.0.0.1 and keeps its profile in a fresh directory.
+
+    ``budget_ms`` runs the page on virtual time (for ``--dump-dom``); None runs it on the wall clock.
+    """
     arguments = ["--headless", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-default-apps", "--disable-extensions", "--disable-domain-reliability",
                  "--disable-client-side-phishing-detection", "--metrics-recording-only", "--mute-audio",
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                 f"--virtual-time-budget={BUDGET_MS}", "--window-size=1280,1500"]
+                 "--window-size=1280,1500"]
+    if budget_ms is not None:
+        arguments.append(f"--virtual-time-budget={budget_ms}")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         arguments.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
     return arguments + list(extra)
@@ -152,12 +162,13 @@ class DashboardTestCase(unittest.TestCase):
             return answer(request)
         overlays.get_overlays = walk_then_answer
 
-    async def browse(self, *extra: str) -> str:
-        """Run Chromium on the dashboard; its output (the dumped DOM with ``--dump-dom``)."""
+    async def browse(self, *extra: str, budget_ms: int = BUDGET_MS) -> str:
+        """Run Chromium on the dashboard for ``budget_ms`` of virtual time; its output (the DOM with ``--dump-dom``)."""
         OUTPUT.mkdir(parents=True, exist_ok=True)
         profile = self.mktemp()
         out, err, code = await getProcessOutputAndValue(
-            CHROMIUM, chromium_arguments(f"--user-data-dir={profile}", *extra, self.manager.url + "/ui/"),
+            CHROMIUM, chromium_arguments(f"--user-data-dir={profile}", *extra, self.manager.url + "/ui/",
+                                         budget_ms=budget_ms),
             env={"HOME": profile, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}, reactor=reactor)
         self.assertEqual(code, 0, err.decode("utf-8", "replace")[-2000:])
         return out.decode("utf-8")
@@ -166,8 +177,11 @@ class DashboardTestCase(unittest.TestCase):
 class TestDashboardInChromium(DashboardTestCase):
 
     async def test_overlays_peers_and_a_growing_traffic_chart(self) -> None:
+        # Over five virtual minutes of polls (a few seconds of real time: the page waits only for the answers),
+        # so that the bounded history is checked too.
+        self.assertIn(f"const HISTORY = {HISTORY};".encode(), ui_file("dashboard.js"))
         await self.keep_traffic_flowing()
-        page = Document(await self.browse("--dump-dom"))
+        page = Document(await self.browse("--dump-dom", budget_ms=LONG_BUDGET_MS))
         self.assertNotIn("hidden", page.by_id["dashboard"].attributes)
         self.assertIn("hidden", page.by_id["login"].attributes)
         rows = {row[0]: row for row in page.rows("overlays-table")}
@@ -180,15 +194,27 @@ class TestDashboardInChromium(DashboardTestCase):
         self.assertEqual({page_row[0].rstrip("…") for page_row in peers},
                          {mid[:16] for mid in expected})
         self.assertTrue(all("RESTTestCommunity" in row[-1] for row in peers))
+        # We walked to both (nobody introduced them), without a puncture.
+        self.assertEqual({(row[4], row[5]) for row in peers}, {("we walked to it", "direct")})
 
         # One point per poll; each poll came after more traffic, so the line only climbs (SVG y falls).
-        lines = {line.attributes["data-series"]: line for line in page.by_id["traffic-chart"].find_all("polyline")}
-        ours = next(line for name, line in lines.items() if str(name).startswith("RESTTestCommunity"))
-        points = [tuple(map(float, point.split(","))) for point in str(ours.attributes["points"]).split()]
-        self.assertGreaterEqual(len(points), 3)
-        ys = [y for _, y in points]
-        self.assertEqual(ys, sorted(ys, reverse=True))
-        self.assertLess(ys[-1], ys[0])
+        for chart in ("traffic-bytes_up", "traffic-bytes_down", "traffic-num_up", "traffic-num_down"):
+            lines = {line.attributes["data-series"]: line for line in page.by_id[chart].find_all("polyline")}
+            ours = next(line for name, line in lines.items() if str(name).startswith("RESTTestCommunity"))
+            points = [tuple(map(float, point.split(","))) for point in str(ours.attributes["points"]).split()]
+            self.assertEqual(len(points), HISTORY, chart)  # one per poll, and no more than the history keeps
+            ys = [y for _, y in points]
+            self.assertEqual(ys, sorted(ys, reverse=True), chart)
+            self.assertLess(ys[-1], ys[0], chart)
+        # Per message type: the introduction requests we keep sending are among the charted lines.
+        charted = [line.attributes["data-series"] for line in page.by_id["message-num_up"].find_all("polyline")]
+        self.assertTrue(any("RESTTestCommunity" in str(name) and "introduction_request" in str(name)
+                            for name in charted), charted)
+        self.assertLessEqual(len(charted), 8)
+        for line in page.by_id["message-num_up"].find_all("polyline"):
+            self.assertLessEqual(len(str(line.attributes["points"]).split()), HISTORY)
+        self.assertEqual(len(str(page.by_id["lag-chart"].find_all("polyline")[0].attributes["points"]).split()),
+                         HISTORY)
         messages = page.rows("messages-table")
         self.assertTrue(any(row[0] == "RESTTestCommunity" and "introduction" in row[1] for row in messages))
         self.assertIn("pending delayed calls", page.by_id["reactor-figures"].all_text())

@@ -7,11 +7,16 @@
   const KEY_STORAGE = "txipv8.apiKey";
   const POLL_MS = 2000;
   const HISTORY = 150; // samples kept per series (5 minutes at one sample every 2 s)
+  const MAX_MESSAGE_SERIES = 64; // message types followed at most (the least busy are forgotten first)
+  const CHARTED_MESSAGES = 8; // message types drawn (the busiest)
+  const METRICS = ["bytes_up", "bytes_down", "num_up", "num_down"];
   const SVG_NS = "http://www.w3.org/2000/svg";
 
   const state = {
     timer: null,
-    traffic: new Map(), // overlay label -> [{t, v}]
+    traffic: new Map(), // overlay label -> [{t, bytes_up, bytes_down, num_up, num_down}]
+    messages: new Map(), // "overlay message" label -> the same
+    messagesSampled: null, // when the message figures were last sampled
     lag: [],
     started: Date.now(),
   };
@@ -90,6 +95,11 @@
     return s < 1 ? "just now" : s.toFixed(0) + " s ago";
   }
 
+  function count(n) {
+    if (typeof n !== "number") return "";
+    return n >= 10000 ? (n / 1000).toFixed(1) + " k" : String(Math.round(n));
+  }
+
   function seconds(s) {
     if (typeof s !== "number") return "–";
     if (s < 1) return (s * 1000).toFixed(1) + " ms";
@@ -120,13 +130,16 @@
   }
 
   // A line chart of several series of {t, v} samples (t in ms), drawn into the element `id`.
-  // `floor` is the smallest top of the value axis (a flat line of zeros still gets a sensible scale).
-  function lineChart(id, series, format, height, floor) {
+  // `floor` is the smallest top of the value axis (a flat line of zeros still gets a sensible scale); `width`
+  // is that of the drawing, close to the width on screen so that the axis labels keep their shape.
+  function lineChart(id, series, format, height, floor, width) {
     height = height || 220;
-    const width = 800, left = 70, bottom = 20, top = 8;
+    width = width || 800;
+    const left = width >= 600 ? 70 : 56, bottom = 20, top = 8;
     const all = [].concat(...series.map((s) => s.points));
     const chart = svg("svg", { viewBox: "0 0 " + width + " " + height, preserveAspectRatio: "none", role: "img",
                                "data-points": all.length });
+    chart.setAttribute("aria-label", series.map((s) => s.name).join(", "));
     const t0 = all.length ? Math.min(...all.map((p) => p.t)) : 0;
     const t1 = all.length ? Math.max(...all.map((p) => p.t), t0 + 1) : 1;
     const vmax = Math.max(floor || 1, ...all.map((p) => p.v));
@@ -145,7 +158,8 @@
     series.forEach((s, index) => {
       if (!s.points.length) return;
       const points = s.points.map((p) => x(p.t).toFixed(1) + "," + y(p.v).toFixed(1)).join(" ");
-      const line = svg("polyline", { class: "series s" + (index % 8), points: points, "data-series": s.name });
+      const line = svg("polyline", { class: "series s" + (index % 8), points: points, "data-series": s.name,
+                                     "data-last": s.points[s.points.length - 1].v });
       const title = svg("title");
       title.textContent = s.name;
       line.appendChild(title);
@@ -166,6 +180,41 @@
   function remember(history, value, now) {
     history.push({ t: now, v: value });
     if (history.length > HISTORY) history.shift();
+  }
+
+  // One sample of the four traffic figures of `figures` for the series `label` of `histories`. A series that
+  // is new since the sample at time `before` (a message type seen for the first time) had zeros then: its line
+  // starts there rather than being a lone, invisible point.
+  function rememberTraffic(histories, label, figures, now, before) {
+    if (!histories.has(label)) {
+      const start = [];
+      if (typeof before === "number") {
+        const zeros = { t: before };
+        for (const metric of METRICS) zeros[metric] = 0;
+        start.push(zeros);
+      }
+      histories.set(label, start);
+    }
+    const history = histories.get(label);
+    const sample = { t: now };
+    for (const metric of METRICS) sample[metric] = Number(figures[metric]) || 0;
+    history.push(sample);
+    if (history.length > HISTORY) history.shift();
+  }
+
+  function latestTotal(history) {
+    const last = history[history.length - 1] || {};
+    return (last.bytes_up || 0) + (last.bytes_down || 0);
+  }
+
+  // Four charts (bytes and packets, up and down) of the series `names` of `histories`, and their legend.
+  function trafficCharts(prefix, histories, names) {
+    for (const metric of METRICS) {
+      const series = names.map((name) => ({
+        name: name, points: histories.get(name).map((sample) => ({ t: sample.t, v: sample[metric] })) }));
+      lineChart(prefix + "-" + metric, series, metric.startsWith("bytes") ? bytes : count, 140, 1, 300);
+    }
+    legend(prefix + "-legend", names);
   }
 
   // -- panels -------------------------------------------------------------------------------------------
@@ -197,15 +246,53 @@
     for (const overlay of overlays) {
       const label = overlayLabel(overlay);
       seen.add(label);
-      const stats = overlay.statistics || {};
-      if (!state.traffic.has(label)) state.traffic.set(label, []);
-      remember(state.traffic.get(label), (stats.bytes_up || 0) + (stats.bytes_down || 0), now);
+      rememberTraffic(state.traffic, label, overlay.statistics || {}, now);
     }
     for (const label of [...state.traffic.keys()]) if (!seen.has(label)) state.traffic.delete(label);
-    const names = [...state.traffic.keys()];
-    lineChart("traffic-chart", names.map((name) => ({ name: name, points: state.traffic.get(name) })), bytes);
-    legend("traffic-legend", names);
+    trafficCharts("traffic", state.traffic, [...state.traffic.keys()]);
     return overlays;
+  }
+
+  function endpoint(address) {
+    if (!address) return "";
+    return (address.family === "IPv6" ? "[" + address.ip + "]" : address.ip) + ":" + address.port;
+  }
+
+  // "How it was found": from the origin record of /debug/peers.
+  function foundCell(origin) {
+    if (!origin) return cell("unknown");
+    let text;
+    if (origin.how === "introduced") {
+      text = "introduced by " + String(origin.introduced_by || "?").slice(0, 8) + "…" + (origin.via ? " (" + origin.via + ")" : "");
+    } else if (origin.how === "bootstrap") {
+      text = "bootstrap" + (origin.introducer ? " (tracker " + endpoint(origin.introducer) + ")" : "");
+    } else if (origin.how === "walked") {
+      text = "we walked to it";
+    } else if (origin.how === "contacted-us") {
+      text = "it contacted us";
+    } else if (origin.how === "snapshot") {
+      text = "saved snapshot";
+    } else {
+      text = String(origin.how);
+    }
+    const td = cell(text);
+    td.dataset.how = String(origin.how);
+    const details = [];
+    if (origin.introduced_by) details.push("introducer " + origin.introduced_by);
+    if (origin.introducer) details.push("at " + endpoint(origin.introducer));
+    if (typeof origin.age === "number") details.push("learnt " + ago(origin.age));
+    td.title = details.join(", ");
+    return td;
+  }
+
+  // "NAT-punched or direct": whether a puncture went between us before we reached the peer.
+  function natCell(origin) {
+    if (!origin) return cell("unknown");
+    const labels = { received: "punched (it punctured)", sent: "punched (we punctured)", both: "punched (both)" };
+    const td = cell(origin.nat === "punched" ? labels[origin.puncture] || "punched" : "direct");
+    td.dataset.nat = String(origin.nat);
+    if (origin.nat === "punched") td.classList.add("nat-punched");
+    return td;
   }
 
   function showPeers(data) {
@@ -216,25 +303,38 @@
       const mid = cell(String(peer.mid).slice(0, 16) + "…");
       mid.classList.add("mono");
       mid.title = peer.mid;
-      return [mid, addresses.map((a) => (a.family === "IPv6" ? "[" + a.ip + "]" : a.ip) + ":" + a.port).join(" "),
+      return [mid, [...new Set(addresses.map(endpoint))].join(" "),
               [...new Set(addresses.map((a) => a.scope))].join("/"),
               [...new Set(addresses.map((a) => a.family))].join("/"),
+              foundCell(peer.origin), natCell(peer.origin),
               ago(peer.last_response_ago),
               seconds(peer.median_ping), (peer.overlays || []).join(", ")];
     }));
   }
 
-  function showMessages(data) {
+  function showMessages(data, now) {
     const rows = [];
+    const seen = new Set();
     for (const entry of (data && data.statistics) || []) {
       for (const [overlay, messages] of Object.entries(entry)) {
         for (const [message, figures] of Object.entries(messages)) {
           rows.push([overlay, message, figures.num_up, figures.num_down, bytes(figures.bytes_up),
                      bytes(figures.bytes_down)]);
+          const label = overlay + " " + message;
+          if (seen.has(label)) continue; // two overlays of one class: the first one is charted
+          seen.add(label);
+          rememberTraffic(state.messages, label, figures, now, state.messagesSampled);
         }
       }
     }
     fillTable("messages-table", rows);
+    state.messagesSampled = now;
+    // The history is bounded twice: samples per series, and series (gone ones first, then the least busy).
+    for (const label of [...state.messages.keys()]) if (!seen.has(label)) state.messages.delete(label);
+    const busiest = [...state.messages.keys()].sort(
+      (a, b) => latestTotal(state.messages.get(b)) - latestTotal(state.messages.get(a)));
+    for (const label of busiest.slice(MAX_MESSAGE_SERIES)) state.messages.delete(label);
+    trafficCharts("message", state.messages, busiest.slice(0, CHARTED_MESSAGES));
   }
 
   function showDrops(data) {
@@ -308,7 +408,7 @@
       api("/debug/reactor?limit=1"), api("/dht/statistics")]);
     const loaded = showOverlays(overlays, now).map((overlay) => overlay.overlay_name);
     showPeers(peers);
-    showMessages(statistics);
+    showMessages(statistics, now);
     showDrops(drops);
     showReactor(reactor, now);
     showDHT(dht);
@@ -350,6 +450,9 @@
     // Nothing the API answered may stay on the page once the key is gone.
     for (const table of document.querySelectorAll("#dashboard tbody")) table.replaceChildren();
     state.traffic.clear();
+    state.messages.clear();
+    state.messagesSampled = null;
+    for (const chart of document.querySelectorAll("#dashboard .chart, #dashboard .legend")) chart.replaceChildren();
     state.lag = [];
     $("login").hidden = false;
     $("login-error").hidden = !message;
