@@ -131,7 +131,9 @@ class PeersDebugEndpoint(BaseEndpoint):
             last = peer.last_response
             peers.append({
                 "mid": hexlify(peer.mid).decode("ascii"),
-                "addresses": [describe_address(address) for address in list(peer.addresses.values())],
+                # A peer often has the same address under two address classes (WAN and LAN): list it once.
+                "addresses": [describe_address(address)
+                              for address in dict.fromkeys(tuple(a) for a in list(peer.addresses.values()))],
                 "last_response_ago": max(0.0, peer.clock.seconds() - last) if last else None,
                 "median_ping": peer.get_median_ping(),
                 "overlays": sorted(in_overlays.get(peer.mid, [])),
