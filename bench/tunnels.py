@@ -18,7 +18,12 @@ flags); then:
 * **SOCKS5**: the same paced runs from a SOCKS5 UDP ASSOCIATE client (see bench/README.md: txipv8's SOCKS5 front
   door when it exists, the Rust endpoint's own SOCKS5 server for pyipv8; pyipv8's Python endpoint has none);
 * **CPU**: process CPU time / wall time during each run (all threads: the Rust endpoint's workers count too);
-  **RSS**: the worker's resident set at the end.
+  **RSS**: the worker's resident set at the end;
+* **hidden services** (a second table; ``bench/_hidden_shared.py`` describes the setup): six
+  ``HiddenTunnelCommunity`` peers with a DHT each, swarms of 1 hop each side; the median time from the seeder's
+  ``join_swarm`` to its introduction point, and from the downloader's ``join_swarm`` to its first e2e circuit,
+  over ``--hidden-reps`` repetitions; then delivered MB/s of 1 KB payloads from the downloader to the seeder
+  through the e2e circuit, paced as above. pyipv8 runs ``bench/reference/hidden_services.py``.
 
 Usage (from the repository root)::
 
@@ -26,6 +31,8 @@ Usage (from the repository root)::
     .venv/bin/python bench/tunnels.py --reference   # plus pyipv8 3.2.1, Python and Rust endpoints
     .venv/bin/python bench/tunnels.py --quick       # 1 s per run, 3 builds: a smoke check
     .venv/bin/python bench/tunnels.py --profile 3   # cProfile of a paced 3-hop send_data run (stderr)
+    .venv/bin/python bench/tunnels.py --hidden-only --reference   # only the hidden-services table
+    .venv/bin/python bench/tunnels.py --hidden-profile setup      # cProfile of the hidden repetitions (stderr)
 
 Network guard: every socket is bound to 127.0.0.1 (each worker lists its UDP sockets at the end and the script
 fails if one is bound elsewhere), and the interop tests' loopback guard refuses and counts any send, connect or
@@ -62,6 +69,7 @@ from _harness import (
     machine_description,
     reference_python,
 )
+from _hidden_shared import STEP_TIMEOUT
 from _tunnel_shared import HOP_COUNTS, LOOPBACK, WINDOW
 from _tunnel_socks5 import socks5_available
 
@@ -214,16 +222,53 @@ def build_rows(results: dict[str, dict[str, Any]]) -> list[TunnelRow]:
     return rows
 
 
-def print_results(results: dict[str, dict[str, Any]], markdown: bool) -> int:
-    """Print the table and the network guard's findings; returns the exit status."""
-    columns = [name for name in IMPLEMENTATIONS if name in results]
-    rows = build_rows(results)
+def hidden_arguments(args: argparse.Namespace) -> list[str]:
+    """The options every hidden-services worker gets."""
+    return ["--seconds", str(args.seconds), "--hidden-reps", str(args.hidden_reps)]
+
+
+def measure_hidden(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The hidden-services workers: txipv8 and, with ``--reference``, pyipv8 (Python endpoint, Rust endpoint)."""
+    timeout = WORKER_OVERHEAD + args.hidden_reps * 2 * STEP_TIMEOUT + args.seconds
+    results = {"txipv8": run_worker([sys.executable, os.path.abspath(__file__), "--hidden-worker",
+                                     *hidden_arguments(args)], timeout)}
+    if args.reference:
+        python = reference_python(args.reference_python)
+        script = os.path.join(BENCH_DIR, "reference", "hidden_services.py")
+        for endpoint in ("python", "rust"):
+            extra = ["--rust-workers", str(args.rust_workers)] if endpoint == "rust" else []
+            results[f"pyipv8-{endpoint}"] = run_worker([python, script, "--endpoint", endpoint,
+                                                        *hidden_arguments(args), *extra], timeout)
+    return results
+
+
+def build_hidden_rows(results: dict[str, dict[str, Any]]) -> list[TunnelRow]:
+    """The rows of the hidden-services table."""
+    def each(getter: Any) -> dict[str, float | None]:
+        return {name: getter(result.get("hidden") or {}) for name, result in results.items()}
+
+    reference = "pyipv8-rust" in results
+    return [
+        TunnelRow("hs-seed", "seeder join_swarm to introduction point ready, 1 hop, median", "ms",
+                  each(lambda h: h.get("seed_ms")), ("max_ref", "pyipv8-rust") if reference else None),
+        TunnelRow("hs-e2e", "downloader join_swarm to first e2e circuit ready, 1 hop each side, median", "ms",
+                  each(lambda h: h.get("e2e_ms")), ("max_ref", "pyipv8-rust") if reference else None),
+        TunnelRow("hs-mbs", "e2e delivered, downloader to seeder, 1 KB payloads, paced", "MB/s",
+                  each(lambda h: _figure(h.get("paced"), "mb_s")), ("min_ref", "pyipv8-rust") if reference else None),
+        TunnelRow("hs-loss", "e2e loss, paced", "%", each(lambda h: _figure(h.get("paced"), "loss", 100)),
+                  ratio=False),
+        TunnelRow("hs-cpu", "CPU per delivered e2e payload, paced", "us",
+                  each(lambda h: _figure(h.get("paced"), "cpu_us_per_datagram")), precision=0),
+    ]
+
+
+def print_table(rows: list[TunnelRow], columns: list[str], markdown: bool) -> None:
+    """Print ``rows`` as a table with a figure (and ratio) per implementation in ``columns``."""
     by_key = {row.key: row for row in rows}
     header = ["benchmark", "txipv8"]
     for name in columns[1:]:
         header += [IMPLEMENTATION_NAMES[name], "ratio"]
     lines = [header + ["target", "result"]] + [row.cells(columns, by_key) for row in rows]
-    print()
     if markdown:
         print("| " + " | ".join(lines[0]) + " |")
         print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1) + ["---", "---"]) + "|")
@@ -237,8 +282,11 @@ def print_results(results: dict[str, dict[str, Any]], markdown: bool) -> int:
             print(text.rstrip())
             if number == 0:
                 print("-" * len(text.rstrip()))
+
+
+def check_guard(results: dict[str, dict[str, Any]]) -> int:
+    """Print the network guard's findings of every worker; 1 if traffic may have left 127.0.0.1."""
     status = 0
-    print()
     for name, result in results.items():
         guard = result.get("guard", {})
         hosts = sorted(set(guard.get("udp_hosts", [])))
@@ -256,6 +304,31 @@ def print_results(results: dict[str, dict[str, Any]], markdown: bool) -> int:
     return status
 
 
+def print_results(results: dict[str, dict[str, Any]], markdown: bool) -> int:
+    """Print the tunnel table and the network guard's findings; returns the exit status."""
+    print()
+    print_table(build_rows(results), [name for name in IMPLEMENTATIONS if name in results], markdown)
+    print()
+    return check_guard(results)
+
+
+def print_hidden_results(results: dict[str, dict[str, Any]], markdown: bool) -> int:
+    """Print the hidden-services table and the network guard's findings; returns the exit status."""
+    print("\nHidden services (seeder and downloader 1 hop each side; see bench/_hidden_shared.py)\n")
+    print_table(build_hidden_rows(results), [name for name in IMPLEMENTATIONS if name in results], markdown)
+    print()
+    for name, result in results.items():
+        hidden = result.get("hidden") or {}
+        print(f"{IMPLEMENTATION_NAMES[name]}: e2e ready per repetition (ms) "
+              f"{', '.join(f'{value:.0f}' for value in hidden.get('e2e_samples_ms', []))}; lookups "
+              f"{hidden.get('lookups')}" + (f"; ends: {result['ends']}" if result.get("ends") else "")
+              + (f"; new swarms after a silent e2e circuit: {hidden['retries']}" if hidden.get("retries") else ""))
+        if hidden.get("socketless_us"):
+            print(f"{name}: Python CPU per e2e payload, sockets taken out (us): "
+                  + ", ".join(f"{node} {value:.1f}" for node, value in hidden["socketless_us"].items()))
+    return check_guard(results)
+
+
 def main() -> int:
     """Parse the options; run the workers (or, with ``--worker``, be one)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -271,11 +344,22 @@ def main() -> int:
     parser.add_argument("--socketless", action="store_true",
                         help="with --profile: profile the data path with the sockets taken out (see bench/README.md)")
     parser.add_argument("--profile-file", help="with --profile: also save the statistics here")
+    parser.add_argument("--hidden-reps", type=int, default=7,
+                        help="hidden services: seed-and-connect repetitions (default 7; the median is shown)")
+    parser.add_argument("--hidden-only", action="store_true", help="only the hidden-services table")
+    parser.add_argument("--no-hidden", action="store_true", help="no hidden-services table")
+    parser.add_argument("--hidden-profile", choices=("setup", "data"),
+                        help="cProfile the hidden-services repetitions (setup) or the paced e2e run (data)")
     parser.add_argument("--only", choices=("send_data", "socks5"), help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--hidden-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.builds = min(args.seconds, 1.0), min(args.builds, 3)
+        args.hidden_reps = min(args.hidden_reps, 3)
+    if args.hidden_worker or args.hidden_profile:
+        from _hidden_worker import run_hidden_worker_process
+        return run_hidden_worker_process(args)
     if args.worker or args.profile:
         from _tunnel_worker import run_worker_process
         return run_worker_process(args)
@@ -283,9 +367,13 @@ def main() -> int:
     print(f"tunnels.py on {machine_description()}")
     print(f"started {started}, load average {load_average()}; {args.seconds:g} s per run, {args.builds} builds "
           f"per hop count, at most {WINDOW} in flight when paced; SOCKS5 front door "
-          f"{'present' if socks5_available() else 'missing'} in txipv8")
-    results = measure_all(args)
-    status = print_results(results, args.markdown)
+          f"{'present' if socks5_available() else 'missing'} in txipv8"
+          + ("" if args.no_hidden else f"; {args.hidden_reps} hidden-services repetitions"))
+    status = 0
+    if not args.hidden_only:
+        status |= print_results(measure_all(args), args.markdown)
+    if not args.no_hidden:
+        status |= print_hidden_results(measure_hidden(args), args.markdown)
     print(f"\nfinished {time.strftime('%H:%M:%S UTC', time.gmtime())}, load average {load_average()}")
     return status
 

@@ -346,6 +346,10 @@ class IPv8:
             settings.working_directory = self.working_directory
         for name, value in spec["initialize"].items():
             setattr(settings, name, value)
+        if "ipv8" not in spec["initialize"] and getattr(settings, "ipv8", False) is None:
+            # Settings that declare `ipv8` (the hidden-services community, which loads a PEX overlay per swarm it
+            # introduces) get this service. pyipv8 3.2.1's loader leaves it None, which silently disables PEX.
+            settings.ipv8 = self
         overlay = overlay_class(settings)
         self.overlays.append(overlay)
 
@@ -517,7 +521,8 @@ class IPv8:
         """
         self._running = False
         self.scheduler.stop()
-        unloading = [self.unload_overlay(overlay) for overlay in list(self.overlays)]
+        # Unloading an overlay may unload overlays it loaded itself (the hidden services' PEX overlays): skip those.
+        unloading = [self.unload_overlay(overlay) for overlay in list(self.overlays) if overlay in self.overlays]
         done = gatherResults(unloading, consumeErrors=True).addCallbacks(lambda _: None, _first_error)
         done.addBoth(self._close_endpoint)
         if stop_loop:

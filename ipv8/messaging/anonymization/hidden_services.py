@@ -402,11 +402,10 @@ class HiddenTunnelCommunity(PeersMixin, E2EMixin, TunnelCommunity):
 
     def _unload_pex(self, info_hash: bytes, pex: PexCommunity) -> None:
         self.pex.pop(info_hash, None)
-        if self.ipv8 is not None:
-            if pex in self.ipv8.overlays:
-                self.ipv8.overlays.remove(pex)
-            self.ipv8.strategies = [s for s in self.ipv8.strategies if s[0] is not pex]
-        maybe_deferred(pex.unload).addErrback(lambda failure: self.logger.warning("PEX unload: %s", failure))
+        # The service's unload_overlay (MockIPv8's and pyipv8's too) also forgets the overlay's strategies.
+        unload_overlay = getattr(self.ipv8, "unload_overlay", None)
+        unloading = maybe_deferred(unload_overlay, pex) if unload_overlay is not None else maybe_deferred(pex.unload)
+        unloading.addErrback(lambda failure: self.logger.warning("PEX unload: %s", failure))
 
     def unload(self) -> Deferred:
         """Unload the PEX overlays too."""
@@ -490,9 +489,10 @@ class HiddenTunnelCommunity(PeersMixin, E2EMixin, TunnelCommunity):
         pex = self.pex.get(payload.info_hash) or self._load_pex(payload.info_hash)
         if pex is not None:
             pex.start_announce(seeder_pk)
+        # Answer first: the announcement's first DHT requests (signed) would otherwise delay the seeder's reply.
+        self.send_cell(source_address, IntroEstablishedPayload(exit_socket.circuit_id, payload.identifier))
         me = Peer(self.my_peer.key, self.my_estimated_wan)
         self.dht_announce(payload.info_hash, IntroductionPoint(me, seeder_pk, clock=self.clock))
-        self.send_cell(source_address, IntroEstablishedPayload(exit_socket.circuit_id, payload.identifier))
 
     def _load_pex(self, info_hash: bytes) -> PexCommunity | None:
         if self.ipv8 is None:
@@ -504,10 +504,12 @@ class HiddenTunnelCommunity(PeersMixin, E2EMixin, TunnelCommunity):
                                        info_hash=info_hash, clock=self.clock))
         bootstrappers = self.settings.pex_bootstrappers
         pex.bootstrappers = list(bootstrappers if bootstrappers is not None else self.bootstrappers)
+        pex.borrowed_bootstrappers = True  # shared with us (or other PEX overlays): unloading PEX must spare them
         # With few peers the walker would step every half second; PEX needs far less.
         self.ipv8.add_strategy(pex, RandomWalk(pex, target_interval=5), 10)
         self.ipv8.add_strategy(pex, RandomChurn(pex), -1)
-        self.ipv8.overlays.append(pex)
+        if pex not in self.ipv8.overlays:  # add_strategy registers it already (the IPv8 service and pyipv8's)
+            self.ipv8.overlays.append(pex)
         self.pex[info_hash] = pex
         return pex
 

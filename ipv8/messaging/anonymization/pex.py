@@ -75,6 +75,9 @@ class PexCommunity(Community):
         self.intro_points: deque[IntroductionPoint] = deque(maxlen=MAX_INTRO_POINTS)
         #: Seeder keys we are an introduction point for (announced to neighbours).
         self.intro_points_for: list[bytes] = []
+        #: Whether :attr:`bootstrappers` belong to someone else (the hidden-services community lends its own):
+        #: then unloading this overlay leaves them running.
+        self.borrowed_bootstrappers = False
 
     def _now(self) -> float:
         return self._clock().seconds()  # type: ignore[attr-defined]
@@ -148,6 +151,12 @@ class PexCommunity(Community):
         """An introduction response that carries our seeder keys."""
         return super().create_introduction_response(lan_socket_address, socket_address, identifier, introduction,
                                                     self.get_seeder_pks(), prefix, new_style)
+
+    def unload(self) -> Any:
+        """Leave the overlay; borrowed bootstrappers are handed back, not unloaded."""
+        if self.borrowed_bootstrappers:
+            self.bootstrappers = []
+        return super().unload()
 
     def send_ping(self, peer: Peer) -> None:
         """Churn pings are introduction requests here (so they carry our keys too)."""
