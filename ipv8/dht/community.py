@@ -320,10 +320,13 @@ class DHTCommunity(Community):
         if node is None:
             self.drop_counts[DROP_DHT_UNKNOWN_NODE] += 1
             return None
-        node.record_query()
         if node.blocked:
+            # Not counted: a blocked node gets its budget back as its old requests age out, so the block is
+            # a rate limit (NODE_LIMIT_QUERIES per NODE_LIMIT_INTERVAL), not a ban that a steady asker
+            # renews with every refused request (pyipv8 3.2.1 checks first too).
             self.drop_counts[DROP_DHT_BLOCKED] += 1
             return None
+        node.record_query()
         return node
 
     def introduction_request_callback(self, peer: Peer, dist: Any, payload: Any) -> None:

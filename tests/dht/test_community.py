@@ -204,6 +204,20 @@ class TestDHTCommunity(TestBase[DHTCommunity]):
         dropped = self.overlay(1).drop_counts["dht-rate-limited"] + self.overlay(1).drop_counts["dht-blocked-node"]
         self.assertGreaterEqual(dropped, 200 - limit)
 
+    async def test_blocking_is_a_rate_limit_not_a_ban(self) -> None:
+        """A node asking a steady 4 times a second is answered 10 times per 5 s, not cut off for good."""
+        from ipv8.dht.routing import NODE_LIMIT_INTERVAL, NODE_LIMIT_QUERIES
+        await self.fill_tables()
+        answered = 0
+        seconds = 20
+        for _ in range(4 * seconds):
+            self.clock.advance(0.25)
+            answered += self.overlay(1)._requester(self.peer(0)) is not None
+        expected = NODE_LIMIT_QUERIES * seconds / NODE_LIMIT_INTERVAL
+        self.assertGreaterEqual(answered, expected - NODE_LIMIT_QUERIES)
+        self.assertLessEqual(answered, expected + NODE_LIMIT_QUERIES)
+        self.assertEqual(self.overlay(1).drop_counts["dht-blocked-node"], 4 * seconds - answered)
+
     async def test_garbage_nodes_in_find_response_are_skipped(self) -> None:
         await self.fill_tables()
         garbage = [Node(default_eccrypto.generate_key("curve25519").pub(), UDPv4Address("0.0.0.0", 0)),
