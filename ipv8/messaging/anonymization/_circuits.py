@@ -16,6 +16,7 @@ message) tears a circuit down hop by hop; only the peer on the other side of tha
 from __future__ import annotations
 
 import ipaddress
+import logging
 import random
 import secrets
 from collections import Counter
@@ -147,6 +148,15 @@ class CircuitMixin:
 
     # -- building our circuits -------------------------------------------------------------------------------
 
+    #: Why the last attempt to build a circuit failed (None after a successful start): said once at info level,
+    #: then at debug level while it stays the same, because circuits are retried every few seconds.
+    _cannot_build_reason: str | None = None
+
+    def _log_cannot_build(self, reason: str) -> None:
+        level = logging.DEBUG if reason == self._cannot_build_reason else logging.INFO
+        self._cannot_build_reason = reason
+        self.logger.log(level, "Cannot create a circuit: %s", reason)
+
     def create_circuit(self, goal_hops: int, ctype: str = CIRCUIT_TYPE_DATA, exit_flags: Collection[int] | None = None,
                        required_exit: Peer | None = None, info_hash: bytes | None = None) -> Circuit | None:
         """Start building a circuit of ``goal_hops`` hops; None when no suitable first hop (or exit) is known.
@@ -165,7 +175,7 @@ class CircuitMixin:
             if required_exit is None:
                 required_exit = self.select_exit(exit_flags, ctype)
             if required_exit is None:
-                self.logger.info("Cannot create a circuit: no exit known")
+                self._log_cannot_build("no exit known")
                 return None
             first_hops = [required_exit]
         else:
@@ -176,8 +186,9 @@ class CircuitMixin:
             random.shuffle(pool)
             first_hops = [peer for peer, _ in reversed(Counter(pool).most_common()) if peer != required_exit]
         if not first_hops:
-            self.logger.info("Cannot create a circuit: no first hop known")
+            self._log_cannot_build("no first hop known")
             return None
+        self._cannot_build_reason = None
 
         circuit_id = self._generate_circuit_id()
         circuit = Circuit(circuit_id, goal_hops, ctype, required_exit, info_hash,
