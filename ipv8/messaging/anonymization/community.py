@@ -390,6 +390,9 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
     def send_data(self, target: Address, circuit_id: int, dest_address: Address, source_address: Address,
                   data: bytes) -> bool:
         """Send a data cell on ``circuit_id`` to ``target`` (the first hop, or the previous hop from an exit)."""
+        sent = self._send_data_fast(target, circuit_id, dest_address, source_address, data)  # our circuits, fast
+        if sent is not None:
+            return sent
         return self.send_cell(target, DataPayload(circuit_id, dest_address, source_address, data))
 
     def tunnel_data(self, circuit: Circuit, destination: Address, message_type: str, payload: bytes | str) -> bool:
@@ -429,6 +432,20 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
         self.raw_data_sinks = tuple(other for other in self.raw_data_sinks if other is not sink)
         return True
 
+    #: Other TunnelEndpoints whose anonymized communities send through our circuits (e.g. the endpoint of each
+    #: pseudonym, which has a socket of its own): IPv8 packets for their prefixes that come back through our
+    #: circuits are handed to them. Replaced, never changed in place, like :attr:`raw_data_sinks`.
+    tunnel_endpoints: tuple[Any, ...] = ()
+
+    def add_tunnel_endpoint(self, endpoint: Any) -> None:
+        """Hand the IPv8 packets for ``endpoint``'s anonymized communities that come out of our circuits to it."""
+        if endpoint not in self.tunnel_endpoints:
+            self.tunnel_endpoints = (*self.tunnel_endpoints, endpoint)
+
+    def remove_tunnel_endpoint(self, endpoint: Any) -> None:
+        """Stop handing packets to ``endpoint`` (nothing happens if it was not added)."""
+        self.tunnel_endpoints = tuple(other for other in self.tunnel_endpoints if other is not endpoint)
+
     def on_raw_data(self, circuit: Circuit, origin: Address, data: bytes) -> None:
         """``data`` came back through ``circuit`` from ``origin`` (seen from the exit): hand it to the sinks.
 
@@ -455,6 +472,9 @@ class TunnelCommunity(CellMixin, CircuitMixin, Community):
                                                                           CIRCUIT_TYPE_RP_SEEDER):
                 if body[:22] == self._prefix:
                     self.on_packet_from_circuit(payload.org_address, body, payload.circuit_id)
+                elif (owner := next((endpoint for endpoint in self.tunnel_endpoints
+                                     if endpoint.is_anonymized(body[:22])), None)) is not None:
+                    owner.notify_listeners((payload.org_address, body), from_tunnel=True)
                 elif ITunnelEndpoint.providedBy(self.endpoint):
                     # An anonymized community on our endpoint gets its answer (the endpoint checks which).
                     self.endpoint.notify_listeners((payload.org_address, body), from_tunnel=True)

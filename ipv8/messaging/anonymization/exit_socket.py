@@ -44,6 +44,11 @@ from zope.interface import Interface
 from ...util import get_reactor, maybe_deferred
 from ..address_hygiene import Scope, host_scope
 from ..addresses import UDPv4Address, UDPv6Address
+from ..interfaces.udp.endpoint import (
+    DEFAULT_READ_BUDGET_BYTES,
+    DEFAULT_READ_BUDGET_DATAGRAMS,
+    apply_read_budget,
+)
 from .tunnel import PEER_FLAG_EXIT_BT, PEER_FLAG_EXIT_IPV8, Hop, RoutingObject, _OneShot
 
 if TYPE_CHECKING:
@@ -110,13 +115,29 @@ class DataChecker:
     @staticmethod
     def could_be_bt(data: bytes) -> bool:
         """Any of the BitTorrent forms above."""
-        return DataChecker.could_be_utp(data) or DataChecker.could_be_udp_tracker(data) or DataChecker.could_be_dht(data)
+        return _could_be_bt(data)
 
     @staticmethod
     def could_be_ipv8(data: bytes) -> bool:
         """An IPv8 overlay packet: ``0x00``, community version 1 or 2, and room for prefix and message id."""
         return len(data) >= 23 and data[0] == 0 and data[1] in (1, 2)
 
+
+def _could_be_bt(data: bytes) -> bool:
+    # The three checks of DataChecker in one function: the exit runs this for every datagram in both directions,
+    # and three static-method calls through the class cost more than the checks. Comparing 4 bytes with
+    # b"\0\0\0\3" is comparing the big-endian uint32 with 3 (equal lengths compare lexicographically).
+    size = len(data)
+    if size >= 20:
+        first = data[0]
+        if first >> 4 <= 4 and first & 0x0F == 1 and data[1] <= 3:
+            return True
+    if size >= 8 and (data[0:4] <= _UINT32_3 or (size >= 12 and data[8:12] <= _UINT32_3)):
+        return True
+    return size > 1 and data[0] == 0x64 and data[-1] == 0x65  # b"d" ... b"e"
+
+
+_UINT32_3 = (3).to_bytes(4, "big")
 
 PeerFlags = Callable[[], Collection[int]] | Collection[int]
 
@@ -141,16 +162,16 @@ class ExitPolicy:
 
     def refusal(self, data: bytes) -> str | None:
         """None when ``data`` may pass, else why not (for the log)."""
-        is_ipv8 = DataChecker.could_be_ipv8(data)
+        is_ipv8 = len(data) >= 23 and data[0] == 0 and data[1] in (1, 2)  # DataChecker.could_be_ipv8, inlined
         if is_ipv8 and self.prefix and data[:22] == self.prefix:
             return None
         flags = self._peer_flags()
         if is_ipv8 and PEER_FLAG_EXIT_IPV8 in flags:
             return None
         # The flag first: the content checks are the dearer part, and only an exit for BitTorrent needs them.
-        if PEER_FLAG_EXIT_BT in flags and DataChecker.could_be_bt(data):
+        if PEER_FLAG_EXIT_BT in flags and _could_be_bt(data):
             return None
-        return f"not an exit for this traffic (BitTorrent={DataChecker.could_be_bt(data)}, IPv8={is_ipv8})"
+        return f"not an exit for this traffic (BitTorrent={_could_be_bt(data)}, IPv8={is_ipv8})"
 
     def is_allowed(self, data: bytes) -> bool:
         """Whether ``data`` may pass."""
@@ -277,6 +298,11 @@ class TunnelExitSocket(RoutingObject, DatagramProtocol):
     :raises ValueError: ``interface`` is not an IP address literal.
     """
 
+    #: ``(bytes, datagrams)`` read from the socket per reactor turn at most (see
+    #: :class:`~ipv8.messaging.interfaces.udp.endpoint.UDPEndpoint`); a class attribute, so that a node can set it
+    #: for all its exit sockets at once (check new values with ``check_read_budget`` first).
+    read_budget: tuple[int, int] = (DEFAULT_READ_BUDGET_BYTES, DEFAULT_READ_BUDGET_DATAGRAMS)
+
     def __init__(self, circuit_id: int, hop: Hop, receiver: IExitDataReceiver, policy: ExitPolicy,
                  *, interface: str = "0.0.0.0", resolver: HostResolver | None = None, reactor: Any = None,
                  clock: IReactorTime | None = None, allow_loopback: bool | None = None) -> None:
@@ -326,6 +352,9 @@ class TunnelExitSocket(RoutingObject, DatagramProtocol):
             except twisted_errors.CannotListenError as exc:
                 self.logger.warning("Exit socket %d cannot listen on %s: %s", self.circuit_id, self.interface, exc)
                 return False
+            # What comes back from the internet (the download direction) arrives here in bursts, as cells do at a
+            # node's endpoint: the same per-turn read budget (see UDPEndpoint), not Twisted's 256 KiB alone.
+            apply_read_budget(self._port, *self.read_budget)
             self.enabled = True
             self.logger.debug("Exit socket %d listening on %s", self.circuit_id, self.get_address())
         return True
