@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Mapping, TypeVar
 
-from twisted.internet.defer import CancelledError
+from twisted.internet.defer import CancelledError, Deferred, DeferredList
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
@@ -459,6 +459,15 @@ class BaseEndpoint(Resource):
         self.initialized = False
         for _, child in self.child_endpoints():
             child.shutdown()
+
+    def stopped(self) -> Deferred[None]:
+        """Fires when the background work that :meth:`shutdown` started here and in every child has ended.
+
+        Resources whose shutdown finishes later (e.g. unloading overlays) override this; the manager's
+        ``stop()`` waits for the root's.
+        """
+        waiting = [child.stopped() for _, child in self.child_endpoints()]
+        return DeferredList(waiting, consumeErrors=True).addCallback(lambda _: None)
 
     # Dispatch -------------------------------------------------------------------------------------------------
 

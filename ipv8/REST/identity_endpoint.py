@@ -40,7 +40,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.python.failure import Failure
 
 from ..attestation.communication_manager import (
@@ -516,6 +516,10 @@ class IdentityEndpoint(_IdentityResource):
         """Unload the pseudonyms we loaded (their overlays and endpoints stop in the background)."""
         self.stopping = self.service.shutdown()
         super().shutdown()
+
+    def stopped(self) -> Deferred[None]:
+        """Fires when our pseudonyms are unloaded (and the children's work has ended)."""
+        return DeferredList([self.stopping, super().stopped()], consumeErrors=True).addCallback(lambda _: None)
 
     @api_method("GET", "List the pseudonyms (every name with a key file).",
                 {200: obj(("names",), names=array(string()))})

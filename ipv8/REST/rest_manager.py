@@ -270,7 +270,7 @@ class RESTManager:
         return succeed(self.port)
 
     def stop(self) -> Deferred[None]:
-        """Stop listening, close open connections and stop the resources' background work."""
+        """Stop listening, close open connections and stop the resources' background work (waiting for it)."""
         if self.listening_port is None:
             return succeed(None)
         listening, tracker = self.listening_port, self._tracker
@@ -279,7 +279,8 @@ class RESTManager:
             self.root_endpoint.shutdown()
         except Exception:  # noqa: BLE001 - the server must still go down
             logger.exception("A REST resource failed to shut down")
-        closing = [maybeDeferred(listening.stopListening), tracker.close_all(self.reactor)]
+        closing = [maybeDeferred(listening.stopListening), tracker.close_all(self.reactor),
+                   maybeDeferred(self.root_endpoint.stopped)]
         return DeferredList(closing, consumeErrors=True).addCallback(lambda _: None)
 
     # Where we are ---------------------------------------------------------------------------------------------
