@@ -3,8 +3,9 @@
 Started by the benchmark with ``.venv/bin/python bench/_trustchain_worker.py '<JSON settings>'``. It opens a
 UDP socket on 127.0.0.1, runs a ``TrustChainCommunity`` that countersigns every ``bench`` proposal, prints
 one JSON line (``address``, ``public_key``) and runs until its stdin closes (with ``"preload": N`` in the
-settings it first stores a chain of N blocks of its own, for the crawl measurement); then it prints a second line
-with its chain length and the CPU seconds it used.
+settings it first stores a chain of N blocks of its own, for the crawl measurement); when stdin closes it
+prints a second line with its chain length and the CPU seconds it used and exits. With ``"profile": path`` it
+runs under cProfile and writes the statistics to ``path`` at the end.
 """
 from __future__ import annotations
 
@@ -19,6 +20,25 @@ sys.path.insert(1, os.path.join(os.path.dirname(BENCH_DIR), "tests", "interop", 
 
 import loopback_guard
 
+
+def _remember_loopback_verdicts() -> None:
+    """Let the guard parse each destination host once: it is a pure function of the host, and parsing an IP
+    on every datagram is a benchmark-only cost (~4% of a pair) that a real node does not pay."""
+    plain, verdicts = loopback_guard.is_loopback, {}
+
+    def is_loopback(host: object) -> bool:
+        if not isinstance(host, str):
+            return plain(host)
+        verdict = verdicts.get(host)
+        if verdict is None:
+            verdict = plain(host)
+            if len(verdicts) < 1024:
+                verdicts[host] = verdict
+        return verdict
+    loopback_guard.is_loopback = is_loopback
+
+
+_remember_loopback_verdicts()
 loopback_guard.install()
 
 from twisted.internet import reactor, stdio
@@ -39,10 +59,19 @@ class SignEverything(BlockListener):
 
 
 class UntilStdinCloses(Protocol):
-    def __init__(self, community: TrustChainCommunity) -> None:
+    def __init__(self, community: TrustChainCommunity, profile: str | None = None) -> None:
         self.community = community
+        self.profiler = None
+        self.profile = profile
+        if profile:
+            import cProfile
+            self.profiler = cProfile.Profile()
+            self.profiler.enable()
 
     def connectionLost(self, reason: object = None) -> None:
+        if self.profiler is not None:
+            self.profiler.disable()
+            self.profiler.dump_stats(self.profile)
         print(json.dumps({"chain_length": self.community.get_chain_length(), "cpu": time.process_time()}),
               flush=True)
         reactor.callLater(0, reactor.stop)
@@ -56,7 +85,7 @@ async def start(settings: dict) -> None:
     address = UDPv4Address(*endpoint.get_address())
     community = TrustChainCommunity(TrustChainCommunity.settings_class(
         my_peer=Peer(key, address), endpoint=endpoint, network=Network(),
-        **{name: value for name, value in settings.items() if name != "preload"}))
+        **{name: value for name, value in settings.items() if name not in ("preload", "profile")}))
     community.add_listener(SignEverything(), [b"bench"])
     preload = int(settings.get("preload", 0))
     if preload:
@@ -73,7 +102,7 @@ async def start(settings: dict) -> None:
             store.add(block)
             blocks.append(block)
         community.persistence.add_blocks(blocks)
-    stdio.StandardIO(UntilStdinCloses(community))
+    stdio.StandardIO(UntilStdinCloses(community, settings.get("profile")))
     print(json.dumps({"address": list(address), "public_key": key.pub().key_to_bin().hex()}), flush=True)
 
 

@@ -48,6 +48,10 @@ ANY_COUNTERPARTY_PK = EMPTY_PK
 MAX_TYPE_SIZE = 1024
 
 _HEAD = struct.Struct(">74sI74sI32s64s")
+#: Where the signature lies in a packed block.
+_SIGNATURE_AT = 74 + 4 + 74 + 4 + 32
+#: The fixed part of a packed block up to and including the length of its type.
+_HEAD_AND_TYPE_LENGTH = struct.Struct(">74sI74sI32s64sI")
 _LEN = struct.Struct(">I")
 _TIME = struct.Struct(">Q")
 _MAX_U32 = 2 ** 32 - 1
@@ -192,6 +196,40 @@ class TrustChainBlock:
         return block
 
     @classmethod
+    def from_packed(cls, data: bytes, offset: int = 0) -> TrustChainBlock | None:
+        """The block packed in ``data[offset:]`` (exactly, nothing after it), or None if anything is off.
+
+        The fast path for received blocks: the struct layout guarantees the field sizes and ranges, and the
+        hash is taken over the received bytes themselves (the packing is canonical: equal fields, equal
+        bytes). None for truncated or trailing bytes, oversized fields or a transaction that does not
+        decode; the caller then takes the slow path, which says what is wrong.
+        """
+        try:
+            (public_key, sequence_number, link_public_key, link_sequence_number, previous_hash, signature,
+             type_len) = _HEAD_AND_TYPE_LENGTH.unpack_from(data, offset)
+            start = offset + _HEAD_AND_TYPE_LENGTH.size
+            type_end = start + type_len
+            (tx_len,) = _LEN.unpack_from(data, type_end)
+            tx_end = type_end + 4 + tx_len
+            (timestamp,) = _TIME.unpack_from(data, tx_end)
+        except struct.error:
+            return None
+        if type_len > MAX_TYPE_SIZE or tx_len > MAX_TRANSACTION_SIZE or tx_end + _TIME.size != len(data):
+            return None
+        block = cls.__new__(cls)
+        block.public_key, block.sequence_number = public_key, sequence_number
+        block.link_public_key, block.link_sequence_number = link_public_key, link_sequence_number
+        block.previous_hash, block.signature, block.timestamp = previous_hash, signature, timestamp
+        block.type, block.encoded_transaction = bytes(data[start:type_end]), bytes(data[type_end + 4:tx_end])
+        block.insert_time = None
+        block.hash = hashlib.sha256(data[offset:] if offset else data).digest()
+        try:
+            block._transaction = decode(block.encoded_transaction)
+        except TransactionDecodeError:
+            return None
+        return block
+
+    @classmethod
     def unpack(cls, data: bytes, offset: int = 0, check_transaction: bool = True) -> tuple[TrustChainBlock, int]:
         """Read one packed block from ``data`` at ``offset``; return it and the offset after it.
 
@@ -242,8 +280,11 @@ class TrustChainBlock:
 
     def sign(self, key: PrivateKey) -> None:
         """Sign with ``key`` (which must belong to ``public_key``) and refresh the hash."""
-        self.signature = default_eccrypto.create_signature(key, self.pack(signature=False))
-        self.hash = self.calculate_hash()
+        unsigned = self.pack(signature=False)
+        self.signature = default_eccrypto.create_signature(key, unsigned)
+        # The packed block is the signed bytes with the signature in its place: no second packing.
+        self.hash = hashlib.sha256(b"".join((unsigned[:_SIGNATURE_AT], self.signature,
+                                             unsigned[_SIGNATURE_AT + 64:]))).digest()
 
     def has_valid_signature(self) -> bool:
         """Whether ``signature`` is the signature of ``public_key`` over this block."""

@@ -1,7 +1,7 @@
 """Request caches of the TrustChain community: our proposals waiting for a countersignature, our crawls."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 
@@ -14,41 +14,55 @@ if TYPE_CHECKING:
     from .community import TrustChainCommunity
 
 
-class HalfBlockSignCache(NumberCache):
+class HalfBlockSignCache:
     """One of our proposals, sent to its counterparty, waiting for the agreement.
 
-    Numbered by the proposal's sequence number (unique in our chain). Every ``sign_retry_interval`` seconds
-    without an answer the proposal is sent again; after ``sign_attempts`` sends :attr:`deferred` fails with
-    :class:`~ipv8.attestation.trustchain.TrustChainError`. It fires with ``(proposal, agreement)``.
+    Kept by the community under the proposal's sequence number (unique in our chain), with one timer of its
+    own rather than in the request cache: a busy node has hundreds of proposals in flight, and registering
+    and cancelling a managed task for each cost more than the rest of the bookkeeping of a pair. Every
+    ``sign_retry_interval`` seconds without an answer the proposal is sent again; after ``sign_attempts``
+    sends :attr:`deferred` fails with :class:`~ipv8.attestation.trustchain.TrustChainError`. It fires with
+    ``(proposal, agreement)``.
     """
 
     name = "sign"
 
     def __init__(self, community: TrustChainCommunity, block: TrustChainBlock, address: Address,
                  deferred: Deferred | None = None, attempt: int = 1) -> None:
-        super().__init__(community.request_cache, self.name, block.sequence_number)
         self.community = community
         self.block = block
+        self.number = block.sequence_number
         self.address = address
         self.deferred: Deferred = Deferred() if deferred is None else deferred
         self.attempt = attempt
+        self._timer: Any = None
 
     @property
     def timeout_delay(self) -> float:
         return float(self.community.settings.sign_retry_interval)
 
+    def start(self) -> None:
+        """(Re)start the retry timer."""
+        self._timer = self.community.clock.callLater(self.timeout_delay, self.on_timeout)
+
+    def stop(self) -> None:
+        """Cancel the retry timer (the answer came, or the community stops)."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
     def on_timeout(self) -> None:
+        self._timer = None
         if self.deferred.called:
+            self.community.pop_sign_cache(self.number)
             return
         if self.attempt >= self.community.settings.sign_attempts:
+            self.community.pop_sign_cache(self.number)
             self.deferred.errback(TrustChainError(f"no countersignature for block {self.block.sequence_number} "
                                                   f"after {self.attempt} attempts"))
             return
-        # This cache has been removed already, so a new one can take the same number right away.
-        follow_up = HalfBlockSignCache(self.community, self.block, self.address, self.deferred, self.attempt + 1)
-        if self.community.request_cache.add(follow_up) is None:
-            self.deferred.errback(TrustChainError("the TrustChain community is shutting down"))
-            return
+        self.attempt += 1
+        self.start()
         self.community.send_block(self.block, address=self.address)
 
 

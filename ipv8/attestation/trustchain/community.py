@@ -21,19 +21,24 @@ to ``max_broadcast_ttl``, and a broadcast block seen before is dropped before it
 Each refusal is counted in :attr:`~ipv8.community.Community.drop_counts` under a ``trustchain-...`` reason.
 
 **Durability and speed.** With ``commit_batching`` (the default) the blocks stored during one reactor turn
-share one database transaction, committed on the next turn; a commit costs far more than an insert. A block
-of our own chain is sent, and a Deferred of :meth:`TrustChainCommunity.sign_block` fires, only after that
-commit: a node killed at any moment never restarts without a block somebody else already received, so it
-cannot sign a second block with the same sequence number by accident. Blocks that are already stored are
-not checked a second time (participants get each pair back by broadcast), nor are blocks we just signed.
+share one database transaction, committed on the next turn or once ``commit_batch_size`` blocks wait
+(:mod:`.plumbing`); a commit costs far more than an insert. A block of our own chain is sent, and a Deferred
+of :meth:`TrustChainCommunity.sign_block` fires, only after that commit: a node killed at any moment never
+restarts without a block somebody else already received, so it cannot sign a second block with the same
+sequence number by accident. Blocks that are already stored are not checked a second time (participants get
+each pair back by broadcast), nor are the signatures of blocks we just signed. The database answers the
+lookups of a pair (our latest block, the neighbours and counterparts of each block) from the ends of the
+chains it keeps in memory (:mod:`.chaincache`); message 1, the one a pair is made of, is read and written
+without the generic serializer (same bytes).
 """
 from __future__ import annotations
 
 import random
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from twisted.internet.defer import Deferred, ensureDeferred, fail, gatherResults, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, ensureDeferred, fail, gatherResults, succeed
 from twisted.internet.defer import TimeoutError as DeferredTimeoutError
 
 from ...bounded import AgedMap
@@ -43,7 +48,6 @@ from ...messaging.payload_headers import GlobalTimeDistributionPayload
 from ...messaging.rate_limit import PerSourceRateLimiter
 from ...peer import Peer
 from ...requestcache import RequestCache
-from ...util import get_reactor
 from . import TrustChainError
 from .block import (ANY_COUNTERPARTY_PK, GENESIS_SEQ, UNKNOWN_SEQ, BlockFormatError, FraudProof, TrustChainBlock,
                     ValidationResult)
@@ -53,6 +57,7 @@ from .crawling import (_INTRO_CRAWL_INTERVAL, DROP_TC_BUSY, DROP_TC_RATE_LIMITED
 from .database import BlockConflictError, TrustChainDB
 from .encoding import TransactionEncodeError
 from .memory import validate_batch
+from .plumbing import UNIVERSAL_BLOCK_LISTENER, BlockListeners, CommitBatching
 from .payload import (BLOCK_FIELDS, CrawlRequestPayload, CrawlResponsePayload, EmptyCrawlResponsePayload,
                       HalfBlockBroadcastPayload, HalfBlockPairBroadcastPayload, HalfBlockPairPayload,
                       HalfBlockPayload)
@@ -68,9 +73,6 @@ __all__ = ["DROP_TC_BUSY", "DROP_TC_DUPLICATE_BROADCAST", "DROP_TC_FRAUDSTER", "
            "UNIVERSAL_BLOCK_LISTENER", "TrustChainCommunity", "TrustChainCrawler", "TrustChainTestnetCommunity",
            "TrustChainTestnetCrawler"]
 
-#: Listeners registered for this "type" hear about every block.
-UNIVERSAL_BLOCK_LISTENER = b"UNIVERSAL_BLOCK_LISTENER"
-
 DROP_TC_MALFORMED_BLOCK = "trustchain-malformed-block"
 DROP_TC_INVALID_BLOCK = "trustchain-invalid-block"
 DROP_TC_DUPLICATE_BROADCAST = "trustchain-duplicate-broadcast"
@@ -78,7 +80,14 @@ DROP_TC_FRAUDSTER = "trustchain-fraudster"
 DROP_TC_NOT_SIGNED = "trustchain-not-countersigned"
 
 
-class TrustChainCommunity(ChainCrawling, Community):
+#: Where the block starts in message 1 (after prefix, message id and global time) and where its type length is.
+_BLOCK_AT = 22 + 1 + 8
+_TYPE_AT = _BLOCK_AT + 74 + 4 + 74 + 4 + 32 + 64
+_HALF_BLOCK_ID = bytes((HalfBlockPayload.msg_id,))
+_GLOBAL_TIME = struct.Struct(">Q")
+
+
+class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Community):
     """The TrustChain overlay; see the module documentation."""
 
     community_id = bytes.fromhex("5ad767b05ae592a02488272ca2a86b847d4562e1")
@@ -104,9 +113,16 @@ class TrustChainCommunity(ChainCrawling, Community):
         self._crawls: set[CrawlRequestCache] = set()
         #: The Deferreds of our proposals that wait for a countersignature.
         self._signatures: set[Deferred] = set()
-        #: Work waiting for the open batch of writes to be committed (see :meth:`after_commit`).
+        #: Our proposals sent and waiting for their agreement, by sequence number.
+        self._sign_caches: dict[int, HalfBlockSignCache] = {}
+        #: Work waiting for the open batch of writes to be committed
+        #: (see :meth:`~.plumbing.CommitBatching.after_commit`).
         self._after_commit: list[Callable[[], object]] = []
         self._commit_call: Any = None
+        #: Blocks written into the open batch (see ``commit_batch_size``).
+        self._batch_blocks = 0
+        #: Peers made for the proposers we countersign for, by (key, address): making one loads the key.
+        self._proposers: dict[tuple[bytes, Address], Peer] = {}
         #: Public keys whose whole chain we are crawling now.
         self._chain_crawls: set[bytes] = set()
         #: Peers we crawled after an introduction lately (mid -> None).
@@ -116,7 +132,7 @@ class TrustChainCommunity(ChainCrawling, Community):
         rate = settings.crawl_rate_limit
         self._crawl_limiter = PerSourceRateLimiter(rate, 2 * rate, 10 * rate, 20 * rate)
 
-        self.add_message_handler(HalfBlockPayload, self.received_half_block)
+        self.add_message_handler(HalfBlockPayload, self._received_half_block_packet)
         self.add_message_handler(CrawlRequestPayload, self.received_crawl_request)
         self.add_message_handler(CrawlResponsePayload, self.received_crawl_response)
         self.add_message_handler(HalfBlockPairPayload, self.received_half_block_pair)
@@ -137,10 +153,13 @@ class TrustChainCommunity(ChainCrawling, Community):
         """Fail our pending signature requests, end our crawls, stop and close the database."""
         self.commit()
         self.shutting_down = True
+        sign_caches, self._sign_caches = list(self._sign_caches.values()), {}
+        for sign_cache in sign_caches:
+            sign_cache.stop()
+            if not sign_cache.deferred.called:
+                sign_cache.deferred.errback(TrustChainError("the TrustChain community is shutting down"))
         for cache in self.request_cache.clear():
-            if isinstance(cache, HalfBlockSignCache) and not cache.deferred.called:
-                cache.deferred.errback(TrustChainError("the TrustChain community is shutting down"))
-            elif isinstance(cache, CrawlRequestCache) and not cache.deferred.called:
+            if isinstance(cache, CrawlRequestCache) and not cache.deferred.called:
                 cache.deferred.callback(cache.blocks)
         stopped = gatherResults([self.request_cache.shutdown(), super().unload()], consumeErrors=True)
         return stopped.addCallback(lambda _: self.persistence.close())
@@ -151,55 +170,6 @@ class TrustChainCommunity(ChainCrawling, Community):
 
     def _now_ms(self) -> int:
         return round(self.clock.seconds() * 1000)
-
-    # -- listeners ------------------------------------------------------------------------------------------
-
-    def add_listener(self, listener: BlockListener, block_types: list[bytes]) -> None:
-        """Let ``listener`` decide about and hear of blocks of ``block_types``."""
-        for block_type in block_types:
-            self.listeners_map.setdefault(block_type, []).append(listener)
-            if block_type != UNIVERSAL_BLOCK_LISTENER:
-                self.persistence.block_classes[block_type] = listener.BLOCK_CLASS
-
-    def remove_listener(self, listener: BlockListener, block_types: list[bytes]) -> None:
-        """Undo :meth:`add_listener` for ``block_types``."""
-        for block_type in block_types:
-            listeners = self.listeners_map.get(block_type, [])
-            if listener in listeners:
-                listeners.remove(listener)
-            if not listeners:
-                self.listeners_map.pop(block_type, None)
-                self.persistence.block_classes.pop(block_type, None)
-
-    def get_block_class(self, block_type: bytes) -> type[TrustChainBlock]:
-        """The block class of the first listener for ``block_type`` (:class:`TrustChainBlock` without one)."""
-        listeners = self.listeners_map.get(block_type)
-        return listeners[0].BLOCK_CLASS if listeners and block_type != UNIVERSAL_BLOCK_LISTENER \
-            else TrustChainBlock
-
-    def should_sign(self, block: TrustChainBlock) -> Deferred:
-        """Whether any listener of the block's type wants it countersigned (a Deferred of a bool)."""
-        listeners = list(self.listeners_map.get(block.type, [])) if block.type != UNIVERSAL_BLOCK_LISTENER else []
-
-        async def ask() -> bool:
-            for listener in listeners:
-                if await maybeDeferred(listener.should_sign, block):
-                    return True
-            return False
-        return ensureDeferred(ask())
-
-    def notify_listeners(self, block: TrustChainBlock) -> None:
-        """Tell the universal listeners and those of the block's type about a newly stored block."""
-        if self.shutting_down:
-            return
-        listeners = list(self.listeners_map.get(UNIVERSAL_BLOCK_LISTENER, []))
-        if block.type != UNIVERSAL_BLOCK_LISTENER:
-            listeners += self.listeners_map.get(block.type, [])
-        for listener in listeners:
-            try:
-                listener.received_block(block)
-            except Exception:
-                self.logger.exception("Block listener %r failed on %r", listener, block)
 
     # -- signing --------------------------------------------------------------------------------------------
 
@@ -249,49 +219,23 @@ class TrustChainCommunity(ChainCrawling, Community):
             return
         if broadcast:
             self.send_block(block)
-        cache = self.request_cache.add(HalfBlockSignCache(self, block, peer.address))
-        if cache is None:
+        if self.shutting_down:
             outcome.errback(TrustChainError("the TrustChain community is shutting down"))
             return
+        cache = HalfBlockSignCache(self, block, peer.address)
+        previous = self._sign_caches.pop(cache.number, None)
+        if previous is not None:
+            previous.stop()
+        self._sign_caches[cache.number] = cache
+        cache.start()
         cache.deferred.chainDeferred(outcome)
 
-    # -- commits --------------------------------------------------------------------------------------------
-
-    def store_block(self, block: TrustChainBlock, linked: TrustChainBlock | None = None) -> None:
-        """Write a block (and its counterpart) into the current batch; committed on the next reactor turn.
-
-        Without ``commit_batching`` every write is its own transaction.
-        """
-        if self.settings.commit_batching and not self.shutting_down:
-            self.persistence.begin_batch()
-            self._schedule_commit()
-        self.persistence.add_block(block, linked)
-
-    def after_commit(self, action: Callable[[], object]) -> None:
-        """Run ``action`` once everything written so far is durable (at once if nothing waits)."""
-        if not self.persistence.in_batch:
-            action()
-            return
-        self._after_commit.append(action)
-        self._schedule_commit()
-
-    def _schedule_commit(self) -> None:
-        if self._commit_call is None:
-            # The next reactor turn: every packet that arrived in this one shares the commit.
-            self._commit_call = get_reactor().callLater(0, self.commit)
-
-    def commit(self) -> None:
-        """Commit the open batch, then run what waited for it."""
-        if self._commit_call is not None and self._commit_call.active():
-            self._commit_call.cancel()
-        self._commit_call = None
-        self.persistence.commit_batch()
-        actions, self._after_commit = self._after_commit, []
-        for action in actions:
-            try:
-                action()
-            except Exception:
-                self.logger.exception("Action after a TrustChain commit failed")
+    def pop_sign_cache(self, number: int) -> HalfBlockSignCache | None:
+        """Stop waiting for the agreement to our proposal ``number``; the cache, or None if none waits."""
+        cache = self._sign_caches.pop(number, None)
+        if cache is not None:
+            cache.stop()
+        return cache
 
     def _signature_done(self, result: object, deferred: Deferred) -> object:
         self._signatures.discard(deferred)
@@ -322,14 +266,16 @@ class TrustChainCommunity(ChainCrawling, Community):
                                   f"({self.settings.max_pending_signatures})")
         if linked is not None and linked.link_public_key != ANY_COUNTERPARTY_PK:
             block_type = linked.type
-        block = self.get_block_class(block_type).create(block_type, transaction, self.persistence,
-                                                        self.my_public_key_bin, link=linked,
-                                                        additional_info=additional_info, link_pk=public_key,
-                                                        timestamp=self._now_ms())
-        block.sign(self.my_peer.key)
-        # We just signed it with our own key: checking that signature again would only cost time.
-        result = block.validate(self.persistence, now_ms=self._now_ms(), max_future_ms=self.settings.max_future_ms,
-                                signature_valid=True)
+        now_ms = self._now_ms()
+        with self.persistence.sharing():
+            block = self.get_block_class(block_type).create(block_type, transaction, self.persistence,
+                                                            self.my_public_key_bin, link=linked,
+                                                            additional_info=additional_info, link_pk=public_key,
+                                                            timestamp=now_ms)
+            block.sign(self.my_peer.key)
+            # We just signed it with our own key: checking that signature again would only cost time.
+            result = block.validate(self.persistence, now_ms=now_ms, max_future_ms=self.settings.max_future_ms,
+                                    signature_valid=True)
         if result.state not in (ValidationResult.valid, ValidationResult.partial_next):
             raise TrustChainError(f"our own block does not validate: {result!r}")
         self.store_block(block)
@@ -358,12 +304,16 @@ class TrustChainCommunity(ChainCrawling, Community):
     def send_block(self, block: TrustChainBlock, address: Address | None = None, ttl: int = 1) -> None:
         """Send ``block`` to ``address`` (message 1), or broadcast it with ``ttl`` (message 5)."""
         if address is not None:
-            self.endpoint.send(address, self._pack(HalfBlockPayload.from_half_block(block)))
+            # Message 1 is the prefix, the id, the global time and the block in its own packed layout.
+            self.endpoint.send(address, b"".join((self._prefix, _HALF_BLOCK_ID,
+                                                  _GLOBAL_TIME.pack(self.claim_global_time()), block.pack())))
             return
         self.seen_broadcasts.set(block.hash, None, self.clock.seconds())
-        packet = self._pack(HalfBlockBroadcastPayload.from_half_block(block, ttl))
-        for peer in self._broadcast_targets():
-            self.endpoint.send(peer.address, packet)
+        targets = self._broadcast_targets()
+        if targets:
+            packet = self._pack(HalfBlockBroadcastPayload.from_half_block(block, ttl))
+            for peer in targets:
+                self.endpoint.send(peer.address, packet)
 
     def send_block_pair(self, block1: TrustChainBlock, block2: TrustChainBlock, address: Address | None = None,
                         ttl: int = 1) -> None:
@@ -372,9 +322,11 @@ class TrustChainCommunity(ChainCrawling, Community):
             self.endpoint.send(address, self._pack(HalfBlockPairPayload.from_half_blocks(block1, block2)))
             return
         self.seen_broadcasts.set(block1.hash + block2.hash, None, self.clock.seconds())
-        packet = self._pack(HalfBlockPairBroadcastPayload.from_half_blocks(block1, block2, ttl))
-        for peer in self._broadcast_targets():
-            self.endpoint.send(peer.address, packet)
+        targets = self._broadcast_targets()
+        if targets:
+            packet = self._pack(HalfBlockPairBroadcastPayload.from_half_blocks(block1, block2, ttl))
+            for peer in targets:
+                self.endpoint.send(peer.address, packet)
 
     # -- receiving blocks -----------------------------------------------------------------------------------
 
@@ -402,8 +354,9 @@ class TrustChainCommunity(ChainCrawling, Community):
         # A stored block had its signature checked when it came in: identical bytes need no second check
         # (participants get every pair back by broadcast; this halves their signature work).
         known = self.persistence.contains(block)
-        result = block.validate(self.persistence, now_ms=self._now_ms(), max_future_ms=self.settings.max_future_ms,
-                                signature_valid=True if known else None)
+        with self.persistence.sharing():
+            result = block.validate(self.persistence, now_ms=self._now_ms(), max_future_ms=self.settings.max_future_ms,
+                                    signature_valid=True if known else None)
         if result.fraud_proof is not None:
             self.record_fraud_proof(result.fraud_proof)
         if not result.acceptable:
@@ -456,6 +409,25 @@ class TrustChainCommunity(ChainCrawling, Community):
             for block in (proof.block1, proof.block2):
                 self.send_block(block, ttl=self.settings.max_broadcast_ttl)
 
+    def _received_half_block_packet(self, source_address: Address, data: bytes) -> None:
+        """Message 1 without the generic payload machinery: the block is read straight from the packet
+        (prefix, message id and global time come first) and hashed over the received bytes. Anything
+        unusual goes through the generic decoder, which says what is wrong (and is counted as before)."""
+        if not self._allow_block_message(source_address):
+            return
+        type_length = data[_TYPE_AT:_TYPE_AT + 4]
+        type_end = _TYPE_AT + 4 + int.from_bytes(type_length, "big")
+        block_class = self.get_block_class(bytes(data[_TYPE_AT + 4:type_end])) if len(type_length) == 4 \
+            else TrustChainBlock
+        block = block_class.from_packed(data, _BLOCK_AT) if block_class.__init__ is TrustChainBlock.__init__ else None
+        if block is None:
+            _, payload = self.serializer.unpack_serializable_list([GlobalTimeDistributionPayload, HalfBlockPayload],
+                                                                  data, offset=_BLOCK_AT - 8)
+            block = self._block_from(payload)
+        if block is not None:
+            self.process_half_block(block, source_address).addErrback(lambda _: None)
+            self._commit_if_full()
+
     @lazy_wrapper_unsigned(GlobalTimeDistributionPayload, HalfBlockPayload)
     def received_half_block(self, source_address: Address, dist: GlobalTimeDistributionPayload,
                             payload: HalfBlockPayload) -> None:
@@ -465,6 +437,7 @@ class TrustChainCommunity(ChainCrawling, Community):
         block = self._block_from(payload)
         if block is not None:
             self.process_half_block(block, source_address).addErrback(lambda _: None)
+            self._commit_if_full()
 
     def process_half_block(self, block: TrustChainBlock, source_address: Address) -> Deferred:
         """Validate and store ``block``; complete our proposal it agrees to, or countersign it if it is a
@@ -477,11 +450,13 @@ class TrustChainCommunity(ChainCrawling, Community):
             return succeed(None)
         if block.link_public_key != self.my_public_key_bin or block.link_sequence_number != UNKNOWN_SEQ:
             return succeed(None)
-        ours = [linked for linked in self.persistence.get_all_linked(block)
-                if linked.public_key == self.my_public_key_bin]
+        with self.persistence.sharing():
+            ours = [linked for linked in self.persistence.get_all_linked(block)
+                    if linked.public_key == self.my_public_key_bin]
         if ours:
-            # We signed it already: our agreement got lost on the way, send it again.
-            self.send_block(ours[0], address=source_address)
+            # We signed it already: our agreement got lost on the way, send it again (once it is durable:
+            # it may still be in the open batch if the proposal came twice in one turn).
+            self.after_commit(lambda: self.send_block(ours[0], address=source_address))
             return succeed(None)
         if self.persistence.did_double_spend(block.public_key):
             self.drop_counts[DROP_TC_FRAUDSTER] += 1
@@ -491,17 +466,38 @@ class TrustChainCommunity(ChainCrawling, Community):
         if len(self._deciding) >= self.settings.max_pending_countersigns:
             self.drop_counts[DROP_TC_BUSY] += 1
             return succeed(None)
+        verdict = self._ask_listeners(block)
+        if not isinstance(verdict, Deferred) and (result.state in (ValidationResult.valid,
+                                                                   ValidationResult.partial_next)
+                                                  or self.settings.validation_range <= 0):
+            # Decided on the spot, with nothing to fetch first: countersign without coroutine or timeout.
+            if not verdict:
+                self.drop_counts[DROP_TC_NOT_SIGNED] += 1
+                return succeed(None)
+            return self.sign_block(self._proposer(block, source_address), linked=block)
         self._deciding.add(block.hash)
-        deciding = ensureDeferred(self._decide(block, source_address, result))
+        deciding = ensureDeferred(self._decide(block, source_address, result,
+                                               verdict if isinstance(verdict, Deferred) else succeed(verdict)))
         return deciding.addBoth(self._decided, block.hash)
+
+    def _proposer(self, block: TrustChainBlock, source_address: Address) -> Peer:
+        """A Peer for the author of ``block`` at ``source_address`` (remembered: making one loads the key)."""
+        place = (block.public_key, source_address)
+        peer = self._proposers.get(place)
+        if peer is None:
+            if len(self._proposers) >= 1024:
+                self._proposers.pop(next(iter(self._proposers)))
+            peer = self._proposers[place] = Peer(block.public_key, source_address, clock=self.clock)
+        return peer
 
     def _decided(self, outcome: object, block_hash: bytes) -> object:
         self._deciding.discard(block_hash)
         return outcome
 
-    async def _decide(self, block: TrustChainBlock, source_address: Address, result: ValidationResult) -> None:
+    async def _decide(self, block: TrustChainBlock, source_address: Address, result: ValidationResult,
+                      verdict: Deferred) -> None:
         # A listener that never answers must not hold one of the max_pending_countersigns places for ever.
-        verdict = self.should_sign(block).addTimeout(self.settings.decision_timeout, self.clock)
+        verdict.addTimeout(self.settings.decision_timeout, self.clock)
         try:
             agreed = await verdict
         except DeferredTimeoutError:
@@ -509,7 +505,7 @@ class TrustChainCommunity(ChainCrawling, Community):
         if not agreed:
             self.drop_counts[DROP_TC_NOT_SIGNED] += 1
             return
-        proposer = Peer(block.public_key, source_address, clock=self.clock)
+        proposer = self._proposer(block, source_address)
         if result.state not in (ValidationResult.valid, ValidationResult.partial_next) \
                 and self.settings.validation_range > 0:
             # Gaps before a proposal cannot be tolerated: fetch the blocks before it, then judge again.
@@ -528,13 +524,13 @@ class TrustChainCommunity(ChainCrawling, Community):
         await self.sign_block(proposer, linked=block)
 
     def _complete_proposal(self, agreement: TrustChainBlock) -> None:
-        cache = self.request_cache.get(HalfBlockSignCache.name, agreement.link_sequence_number)
-        if not isinstance(cache, HalfBlockSignCache):
+        cache = self._sign_caches.get(agreement.link_sequence_number)
+        if cache is None:
             return
         proposal = cache.block
         if proposal.link_public_key not in (agreement.public_key, ANY_COUNTERPARTY_PK):
             return
-        self.request_cache.pop(HalfBlockSignCache.name, agreement.link_sequence_number)
+        self.pop_sign_cache(agreement.link_sequence_number)
         # The caller learns of the agreement once it is durable on our side.
         self.after_commit(lambda: cache.deferred.called or cache.deferred.callback((proposal, agreement)))
 
@@ -547,6 +543,7 @@ class TrustChainCommunity(ChainCrawling, Community):
         block1, block2 = self._block_from(payload, "1"), self._block_from(payload, "2")
         if block1 is not None and block2 is not None:
             self._validate_persist_pair(block1, block2)
+            self._commit_if_full()
 
     def _first_sight(self, key: bytes) -> bool:
         now = self.clock.seconds()

@@ -10,6 +10,12 @@ block (:meth:`TrustChainDB.add_block` with ``linked``) are stored together or no
 is killed in between. ``synchronous=NORMAL`` survives process crashes; pass ``synchronous="FULL"`` to also
 survive power loss on every commit.
 
+Lookups at the end of a chain (the latest block, the neighbours of a new block, the blocks pointing at a
+recent proposal, "is it stored?", "is this key a known fraudster?") are answered from memory by
+:class:`~.chaincache.ChainCache`, which holds complete recent suffixes of the chains in use and is kept
+exactly in step with every insert (and forgotten on every rollback, deletion or prune); the answers are the
+same objects sqlite would build, as fresh copies.
+
 The calls block (plain :mod:`sqlite3`). They are small indexed lookups; the community must keep it that way on
 the reactor thread (bounded crawl ranges, limits on listings) and move whole-database work such as
 :meth:`TrustChainDB.get_all_blocks` or a full-chain validation off the reactor (``deferToThread`` with its
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .block import ANY_COUNTERPARTY_PK, UNKNOWN_SEQ, FraudProof, TrustChainBlock
+from .chaincache import ChainCache
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -62,6 +69,22 @@ CREATE TABLE IF NOT EXISTS fraud_proofs (
 """
 
 
+class _Sharing:
+    """See :meth:`TrustChainDB.sharing` (a class: cheaper than a generator-based context manager)."""
+
+    __slots__ = ("db", "before")
+
+    def __init__(self, db: TrustChainDB) -> None:
+        self.db = db
+        self.before = False
+
+    def __enter__(self) -> None:
+        self.before, self.db._sharing = self.db._sharing, True  # noqa: SLF001
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.db._sharing = self.before  # noqa: SLF001
+
+
 class TrustChainDatabaseError(Exception):
     """The database file cannot be used (corrupt, truncated, foreign or from a newer version)."""
 
@@ -92,6 +115,9 @@ class TrustChainDB:
         self.clock = clock
         self.block_classes = dict(block_classes or {})
         self._batch_open = False
+        #: The ends of recently used chains, answered without sqlite (:mod:`.chaincache`).
+        self._cache = ChainCache()
+        self._sharing = False
         try:
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -149,6 +175,7 @@ class TrustChainDB:
             try:
                 yield self._conn
             except BaseException:
+                self._cache.clear()
                 self._conn.execute("ROLLBACK TO tc_write")
                 self._conn.execute("RELEASE tc_write")
                 raise
@@ -158,9 +185,14 @@ class TrustChainDB:
         try:
             yield self._conn
         except BaseException:
+            self._cache.clear()
             self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._cache.clear()
+            raise
 
     # -- batches ----------------------------------------------------------------------------------------------
 
@@ -184,7 +216,12 @@ class TrustChainDB:
         """Make the open batch durable (no-op without one)."""
         if self._batch_open:
             self._batch_open = False
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                # Whatever sqlite kept or undid, the cache must not answer for it.
+                self._cache.clear()
+                raise
 
     # -- writing ----------------------------------------------------------------------------------------------
 
@@ -203,6 +240,9 @@ class TrustChainDB:
                 return False
             raise BlockConflictError(stored, block) from None
         block.insert_time = insert_time
+        sharing, self._sharing = self._sharing, False
+        self._cache.added(self._copy(block))
+        self._sharing = sharing
         return True
 
     def add_block(self, block: TrustChainBlock, linked: TrustChainBlock | None = None) -> int:
@@ -231,6 +271,7 @@ class TrustChainDB:
         """Delete ``block`` (matched by hash) if stored."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM blocks WHERE block_hash = ?", (block.hash,))
+            self._cache.clear()
 
     def prune(self, max_db_blocks: int, keep_public_key: bytes | None = None) -> int:
         """Delete the blocks stored first until at most ``max_db_blocks`` remain.
@@ -245,6 +286,7 @@ class TrustChainDB:
         if excess <= 0:
             return 0
         keep = keep_public_key or b""
+        self._cache.clear()
         with self.transaction() as conn:
             cursor = conn.execute("DELETE FROM blocks WHERE rowid IN (SELECT rowid FROM blocks WHERE "
                                   "public_key != ? AND link_public_key != ? ORDER BY rowid LIMIT ?)",
@@ -261,13 +303,41 @@ class TrustChainDB:
         with self.transaction() as conn:
             cursor = conn.execute("INSERT OR IGNORE INTO fraud_proofs (public_key, kind, proof) VALUES (?, ?, ?)",
                                   (proof.offender, proof.kind, proof.to_bytes()))
-            return cursor.rowcount == 1
+        self._cache.set_fraud(proof.offender, True)
+        return cursor.rowcount == 1
 
     # -- reading ----------------------------------------------------------------------------------------------
 
     def _block(self, row: tuple) -> TrustChainBlock:
         # Rows were checked when they were stored: skip the field checks and reuse the stored hash.
         return self.block_classes.get(row[0], TrustChainBlock).from_row(row)
+
+    def sharing(self) -> _Sharing:
+        """A context in which answers from memory are the cached objects themselves, not copies: for callers
+        that only read them (the community's own validation and block creation, a few lookups per block)."""
+        return _Sharing(self)
+
+    def _copy(self, block: TrustChainBlock | None) -> TrustChainBlock | None:
+        """A fresh object equal to what sqlite would return for the stored ``block``."""
+        if block is None or self._sharing:
+            return block
+        return self.block_classes.get(block.type, TrustChainBlock).from_row(
+            (block.type, block.encoded_transaction, block.public_key, block.sequence_number, block.link_public_key,
+             block.link_sequence_number, block.previous_hash, block.signature, block.timestamp, block.insert_time,
+             block.hash))
+
+    def _chain(self, public_key: bytes) -> Any:
+        """The cached end of ``public_key``'s chain, read from sqlite (three indexed lookups) if needed."""
+        state = self._cache._chains.get(public_key)  # noqa: SLF001 - the hottest line of a pair
+        if state is None:
+            tip = self._one("WHERE public_key = ? ORDER BY sequence_number DESC", (public_key,))
+            top_link = self._conn.execute("SELECT max(link_sequence_number) FROM blocks WHERE link_public_key = ?",
+                                          (public_key,)).fetchone()[0]
+            has_zero = tip is not None and self._conn.execute(
+                "SELECT 1 FROM blocks WHERE public_key = ? AND sequence_number = 0",
+                (public_key,)).fetchone() is not None
+            state = self._cache.load(public_key, tip, top_link, has_zero)
+        return state
 
     def _one(self, where: str, params: tuple) -> TrustChainBlock | None:
         row = self._conn.execute(f"SELECT {_COLUMNS} FROM blocks {where} LIMIT 1", params).fetchone()
@@ -278,6 +348,11 @@ class TrustChainDB:
 
     def get(self, public_key: bytes, sequence_number: int) -> TrustChainBlock | None:
         """The block at ``sequence_number`` of ``public_key``'s chain."""
+        state = self._cache.chain(public_key)
+        if state is not None:
+            known, block = self._cache.get(state, sequence_number)
+            if known:
+                return self._copy(block)
         return self._one("WHERE public_key = ? AND sequence_number = ?", (public_key, sequence_number))
 
     def get_block_with_hash(self, block_hash: bytes) -> TrustChainBlock | None:
@@ -286,12 +361,15 @@ class TrustChainDB:
 
     def contains(self, block: TrustChainBlock) -> bool:
         """Whether exactly this block is stored."""
+        known, stored = self._cache.get(self._chain(block.public_key), block.sequence_number)
+        if known:
+            return stored is not None and stored.hash == block.hash
         return self._conn.execute("SELECT 1 FROM blocks WHERE block_hash = ?", (block.hash,)).fetchone() is not None
 
     def get_latest(self, public_key: bytes, block_type: bytes | None = None) -> TrustChainBlock | None:
         """The highest-numbered stored block of the chain (of that type)."""
         if block_type is None:
-            return self._one("WHERE public_key = ? ORDER BY sequence_number DESC", (public_key,))
+            return self._copy(self._chain(public_key).tip)
         return self._one("WHERE public_key = ? AND type = ? ORDER BY sequence_number DESC", (public_key, block_type))
 
     def get_latest_blocks(self, public_key: bytes, limit: int = 25,
@@ -324,6 +402,9 @@ class TrustChainDB:
         """``(block before, block at the same place, block after)`` in ``block``'s chain, in one query
         (validation needs all three)."""
         key, seq = block.public_key, block.sequence_number
+        cached = self._cache.neighbours(self._chain(key), seq)
+        if cached is not None:
+            return self._copy(cached[0]), self._copy(cached[1]), self._copy(cached[2])
         rows = self._conn.execute(
             f"SELECT * FROM (SELECT {_COLUMNS} FROM blocks WHERE public_key = ? AND sequence_number < ? "
             f"ORDER BY sequence_number DESC LIMIT 1) UNION ALL "
@@ -343,6 +424,16 @@ class TrustChainDB:
 
     def get_all_linked(self, block: TrustChainBlock) -> list[TrustChainBlock]:
         """Every stored block that ``block`` points at or that points at ``block``, earliest stored first."""
+        cache = self._cache
+        known, target = cache.get(self._chain(block.link_public_key), block.link_sequence_number)
+        pointing = cache.pointing_at(self._chain(block.public_key), block.sequence_number) if known else None
+        if pointing is not None:
+            if not pointing:
+                return [] if target is None else [self._copy(target)]
+            if target is not None and all(other.hash != target.hash for other in pointing):
+                pointing.append(target)
+                pointing.sort(key=cache.order)
+            return pointing if self._sharing else [self._copy(other) for other in pointing]
         return self._all("WHERE (public_key = ? AND sequence_number = ?) OR "
                          "(link_public_key = ? AND link_sequence_number = ?) ORDER BY rowid",
                          (block.link_public_key, block.link_sequence_number, block.public_key,
@@ -503,5 +594,9 @@ class TrustChainDB:
 
     def did_double_spend(self, public_key: bytes) -> bool:
         """Whether a fraud proof against ``public_key`` is stored."""
-        return self._conn.execute("SELECT 1 FROM fraud_proofs WHERE public_key = ? LIMIT 1",
-                                  (public_key,)).fetchone() is not None
+        found = self._cache.fraud(public_key)
+        if found is None:
+            found = self._conn.execute("SELECT 1 FROM fraud_proofs WHERE public_key = ? LIMIT 1",
+                                       (public_key,)).fetchone() is not None
+            self._cache.set_fraud(public_key, found)
+        return found

@@ -109,3 +109,47 @@ class TestCommunityCommits(TrustChainTestCase):
         self.nodes[0].overlays.clear()
         self.assertEqual(committed_count(path), 1)
 
+
+
+class TestEarlyCommits(TrustChainTestCase):
+    """``commit_batch_size``: a full batch is committed between two messages, still before anything leaves."""
+
+    def create_node(self, settings: Any = None, create_dht: bool = False,  # noqa: ANN401
+                    enable_statistics: bool = False) -> MockIPv8:
+        directory = self.temporary_directory()
+        return MockIPv8(self.DEFAULT_KEY_LEVEL, self.overlay_class,
+                        TrustChainSettings(clock=self.clock, working_directory=directory, commit_batch_size=4),
+                        internet=self.internet)
+
+    async def test_every_block_on_the_wire_is_committed(self) -> None:
+        self.listen(1)
+        unsafe: list[bytes] = []
+        commits = {"count": 0}
+        for node in (0, 1):
+            endpoint, path = self.endpoint(node), Path(self.db(node).path)
+            send = endpoint.send
+
+            def checked_send(address: Any, packet: bytes, send: Any = send, path: Path = path) -> None:  # noqa: ANN401
+                if packet[22] == 1:  # message 1 carries one of our blocks: it must be in the file already
+                    block = TrustChainBlock.from_packed(packet, 31)
+                    with sqlite3.connect(path) as other:
+                        if other.execute("SELECT 1 FROM blocks WHERE block_hash = ?", (block.hash,)).fetchone() is None:
+                            unsafe.append(block.hash)
+                send(address, packet)
+            endpoint.send = checked_send
+            commit_batch = self.db(node).commit_batch
+
+            def counted(commit_batch: Any = commit_batch) -> None:  # noqa: ANN401
+                commits["count"] += self.db(0).in_batch or self.db(1).in_batch
+                commit_batch()
+            self.db(node).commit_batch = counted
+        signed = [self.overlay(0).sign_block(self.peer(1), block_type=b"test", transaction={"n": n})
+                  for n in range(24)]
+        await self.deliver_messages()
+        for deferred in signed:
+            proposal, agreement = await deferred
+            self.assertEqual(agreement.link_sequence_number, proposal.sequence_number)
+        self.assertEqual(unsafe, [])
+        self.assertEqual(committed_count(Path(self.db(1).path)), 48)
+        # The countersigner committed every two proposals (four blocks), not once per burst.
+        self.assertGreaterEqual(commits["count"], 12)
