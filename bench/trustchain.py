@@ -76,7 +76,8 @@ _remember_loopback_verdicts()
 loopback_guard.install()
 
 from twisted.internet import reactor
-from twisted.internet.defer import DeferredSemaphore, ensureDeferred, gatherResults
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.python.failure import Failure
 
 from ipv8.attestation.trustchain.block import TrustChainBlock
 from ipv8.attestation.trustchain.community import TrustChainCommunity
@@ -162,11 +163,38 @@ async def open_node(directory: str, **extra: Any) -> TrustChainCommunity:
 
 
 async def sign_pairs(proposer: TrustChainCommunity, peer: Peer, count: int, window: int) -> float:
-    limit = DeferredSemaphore(window)
+    """Sign ``count`` pairs with ``window`` proposals in flight; the wall seconds it took.
+
+    Each finished pair starts the next proposal from its own callback, as an application that keeps a window
+    of proposals would: a semaphore and one gathered Deferred per pair measured the bookkeeping of this
+    script (~5% of the proposer's CPU), not TrustChain.
+    """
+    done: Deferred = Deferred()
+    state = {"started": 0, "finished": 0, "failures": 0}
+
+    def start_next() -> None:
+        number = state["started"]
+        state["started"] += 1
+        proposer.sign_block(peer, block_type=b"bench", transaction={"n": number}).addBoth(finished)
+
+    def finished(result: Any) -> None:
+        if isinstance(result, Failure):
+            state["failures"] += 1
+        state["finished"] += 1
+        if state["started"] < count:
+            start_next()
+        elif state["finished"] == count and not done.called:
+            done.callback(None)
+
     start = time.perf_counter()
-    await gatherResults([limit.run(proposer.sign_block, peer, block_type=b"bench", transaction={"n": number})
-                         for number in range(count)], consumeErrors=True)
-    return time.perf_counter() - start
+    for _ in range(min(window, count)):
+        start_next()
+    if count:
+        await done
+    seconds = time.perf_counter() - start
+    if state["failures"]:
+        raise RuntimeError(f"{state['failures']} of {count} proposals were not countersigned")
+    return seconds
 
 
 async def timed_pairs(proposer: TrustChainCommunity, counterpart: Peer, worker: subprocess.Popen, count: int,

@@ -92,6 +92,35 @@ class TrustChainBlock:
         """
         if isinstance(block_type, str):
             block_type = block_type.encode("utf-8")
+        # Every field as it should be (plain bytes and ints in range, the usual case): one test. Anything else
+        # takes the checks below, which say what is wrong.
+        if not (type(public_key) is bytes and len(public_key) == 74 and type(link_public_key) is bytes  # noqa: PLR0916
+                and len(link_public_key) == 74 and type(previous_hash) is bytes and len(previous_hash) == 32
+                and type(signature) is bytes and len(signature) == 64 and type(sequence_number) is int
+                and 0 <= sequence_number <= _MAX_U32 and type(link_sequence_number) is int
+                and 0 <= link_sequence_number <= _MAX_U32 and type(timestamp) is int and 0 <= timestamp <= _MAX_U64
+                and type(block_type) is bytes and len(block_type) <= MAX_TYPE_SIZE
+                and type(encoded_transaction) is bytes and len(encoded_transaction) <= MAX_TRANSACTION_SIZE):
+            self._check_fields(block_type, encoded_transaction, public_key, sequence_number, link_public_key,
+                               link_sequence_number, previous_hash, signature, timestamp)
+        self.type = block_type
+        self.encoded_transaction = encoded_transaction
+        self.public_key = public_key
+        self.sequence_number = sequence_number
+        self.link_public_key = link_public_key
+        self.link_sequence_number = link_sequence_number
+        self.previous_hash = previous_hash
+        self.signature = signature
+        self.timestamp = timestamp
+        self.insert_time = insert_time
+        self._transaction: Any = _UNDECODED
+        self.hash = self.calculate_hash()
+
+    @staticmethod
+    def _check_fields(block_type: Any, encoded_transaction: Any, public_key: Any, sequence_number: Any,  # noqa: ANN401, PLR0913
+                      link_public_key: Any, link_sequence_number: Any, previous_hash: Any, signature: Any,
+                      timestamp: Any) -> None:
+        """Raise :class:`BlockFormatError` for the first field that does not fit the wire layout."""
         for name, value, size in (("public_key", public_key, 74), ("link_public_key", link_public_key, 74),
                                   ("previous_hash", previous_hash, 32), ("signature", signature, 64)):
             if not isinstance(value, bytes) or len(value) != size:
@@ -105,18 +134,6 @@ class TrustChainBlock:
             raise BlockFormatError(f"type must be at most {MAX_TYPE_SIZE} bytes")
         if not isinstance(encoded_transaction, bytes) or len(encoded_transaction) > MAX_TRANSACTION_SIZE:
             raise BlockFormatError(f"transaction must be at most {MAX_TRANSACTION_SIZE} bytes")
-        self.type = block_type
-        self.encoded_transaction = encoded_transaction
-        self.public_key = public_key
-        self.sequence_number = sequence_number
-        self.link_public_key = link_public_key
-        self.link_sequence_number = link_sequence_number
-        self.previous_hash = previous_hash
-        self.signature = signature
-        self.timestamp = timestamp
-        self.insert_time = insert_time
-        self._transaction: Any = _UNDECODED
-        self.hash = self.calculate_hash()
 
     # -- construction -----------------------------------------------------------------------------------------
 
@@ -196,13 +213,16 @@ class TrustChainBlock:
         return block
 
     @classmethod
-    def from_packed(cls, data: bytes, offset: int = 0) -> TrustChainBlock | None:
+    def from_packed(cls, data: bytes, offset: int = 0,
+                    known_transaction: bytes | None = None) -> TrustChainBlock | None:
         """The block packed in ``data[offset:]`` (exactly, nothing after it), or None if anything is off.
 
         The fast path for received blocks: the struct layout guarantees the field sizes and ranges, and the
         hash is taken over the received bytes themselves (the packing is canonical: equal fields, equal
         bytes). None for truncated or trailing bytes, oversized fields or a transaction that does not
-        decode; the caller then takes the slow path, which says what is wrong.
+        decode; the caller then takes the slow path, which says what is wrong. A transaction equal to
+        ``known_transaction`` (bytes that decoded before, e.g. those of our proposal that an agreement
+        repeats) is not decoded again: decoding is a function of the bytes; it happens on first use.
         """
         try:
             (public_key, sequence_number, link_public_key, link_sequence_number, previous_hash, signature,
@@ -223,6 +243,9 @@ class TrustChainBlock:
         block.type, block.encoded_transaction = bytes(data[start:type_end]), bytes(data[type_end + 4:tx_end])
         block.insert_time = None
         block.hash = hashlib.sha256(data[offset:] if offset else data).digest()
+        if known_transaction is not None and block.encoded_transaction == known_transaction:
+            block._transaction = _UNDECODED
+            return block
         try:
             block._transaction = decode(block.encoded_transaction)
         except TransactionDecodeError:

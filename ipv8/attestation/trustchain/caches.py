@@ -17,12 +17,12 @@ if TYPE_CHECKING:
 class HalfBlockSignCache:
     """One of our proposals, sent to its counterparty, waiting for the agreement.
 
-    Kept by the community under the proposal's sequence number (unique in our chain), with one timer of its
-    own rather than in the request cache: a busy node has hundreds of proposals in flight, and registering
-    and cancelling a managed task for each cost more than the rest of the bookkeeping of a pair. Every
-    ``sign_retry_interval`` seconds without an answer the proposal is sent again; after ``sign_attempts``
-    sends :attr:`deferred` fails with :class:`~ipv8.attestation.trustchain.TrustChainError`. It fires with
-    ``(proposal, agreement)``.
+    Kept by the community under the proposal's sequence number (unique in our chain). Its retry deadline is
+    watched by the community's :class:`SignRetryTimer`, one reactor timer for all of them: a busy node has
+    hundreds of proposals in flight, and a timer scheduled and cancelled for each cost more than the rest of
+    the bookkeeping of a pair. Every ``sign_retry_interval`` seconds without an answer the proposal is sent
+    again; after ``sign_attempts`` sends :attr:`deferred` fails with
+    :class:`~ipv8.attestation.trustchain.TrustChainError`. It fires with ``(proposal, agreement)``.
     """
 
     name = "sign"
@@ -35,24 +35,24 @@ class HalfBlockSignCache:
         self.address = address
         self.deferred: Deferred = Deferred() if deferred is None else deferred
         self.attempt = attempt
-        self._timer: Any = None
+        #: When (reactor seconds) the proposal is sent again; None while no retry is due.
+        self.deadline: float | None = None
 
     @property
     def timeout_delay(self) -> float:
         return float(self.community.settings.sign_retry_interval)
 
     def start(self) -> None:
-        """(Re)start the retry timer."""
-        self._timer = self.community.clock.callLater(self.timeout_delay, self.on_timeout)
+        """(Re)start the retry countdown."""
+        self.deadline = self.community.clock.seconds() + self.timeout_delay
+        self.community.sign_retry_timer.arm(self.deadline)
 
     def stop(self) -> None:
-        """Cancel the retry timer (the answer came, or the community stops)."""
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+        """Stop the retry countdown (the answer came, or the community stops)."""
+        self.deadline = None
 
     def on_timeout(self) -> None:
-        self._timer = None
+        self.deadline = None
         if self.deferred.called:
             self.community.pop_sign_cache(self.number)
             return
@@ -64,6 +64,51 @@ class HalfBlockSignCache:
         self.attempt += 1
         self.start()
         self.community.send_block(self.block, address=self.address)
+
+
+class SignRetryTimer:
+    """The one reactor timer behind the retry deadlines of all :class:`HalfBlockSignCache` of a community.
+
+    It is set for the earliest deadline; when it fires, every proposal whose deadline has come is retried (or
+    given up) and the timer is set for the next deadline. Starting a proposal's countdown is then a float
+    assignment in the common case, and an answered proposal needs no cancellation at all.
+    """
+
+    #: Deadlines this close after the firing time count as come (the timer's delay is rounded in floats).
+    SLACK = 1e-6
+
+    def __init__(self, community: TrustChainCommunity, caches: dict[int, HalfBlockSignCache]) -> None:
+        self.community = community
+        self.caches = caches
+        self._call: Any = None
+
+    def arm(self, deadline: float) -> None:
+        """Make sure the timer fires by ``deadline``."""
+        call = self._call
+        if call is not None and call.active():
+            if call.getTime() <= deadline + self.SLACK:
+                return
+            call.cancel()
+        self._call = self.community.clock.callLater(max(0.0, deadline - self.community.clock.seconds()),
+                                                    self._fire)
+
+    def stop(self) -> None:
+        """Cancel the timer (the community unloads)."""
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+    def _fire(self) -> None:
+        self._call = None
+        now = self.community.clock.seconds() + self.SLACK
+        due = [cache for cache in self.caches.values() if cache.deadline is not None and cache.deadline <= now]
+        for cache in due:
+            # An earlier retry in this loop may have ended this one (shutdown): only a running countdown counts.
+            if cache.deadline is not None:
+                cache.on_timeout()
+        following = [cache.deadline for cache in self.caches.values() if cache.deadline is not None]
+        if following:
+            self.arm(min(following))
 
 
 class CrawlRequestCache(NumberCache):

@@ -51,7 +51,7 @@ from ...requestcache import RequestCache
 from . import TrustChainError
 from .block import (ANY_COUNTERPARTY_PK, GENESIS_SEQ, UNKNOWN_SEQ, BlockFormatError, FraudProof, TrustChainBlock,
                     ValidationResult)
-from .caches import CrawlRequestCache, HalfBlockSignCache
+from .caches import CrawlRequestCache, HalfBlockSignCache, SignRetryTimer
 from .crawling import (_INTRO_CRAWL_INTERVAL, DROP_TC_BUSY, DROP_TC_RATE_LIMITED, DROP_TC_UNSOLICITED_CRAWL,
                        ChainCrawling)
 from .database import BlockConflictError, TrustChainDB
@@ -83,6 +83,7 @@ DROP_TC_NOT_SIGNED = "trustchain-not-countersigned"
 #: Where the block starts in message 1 (after prefix, message id and global time) and where its type length is.
 _BLOCK_AT = 22 + 1 + 8
 _TYPE_AT = _BLOCK_AT + 74 + 4 + 74 + 4 + 32 + 64
+_LINK_SEQUENCE_AT = _BLOCK_AT + 74 + 4 + 74
 _HALF_BLOCK_ID = bytes((HalfBlockPayload.msg_id,))
 _GLOBAL_TIME = struct.Struct(">Q")
 
@@ -115,6 +116,8 @@ class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Communi
         self._signatures: set[Deferred] = set()
         #: Our proposals sent and waiting for their agreement, by sequence number.
         self._sign_caches: dict[int, HalfBlockSignCache] = {}
+        #: The one timer that resends (or gives up) the proposals of :attr:`_sign_caches` at their deadlines.
+        self.sign_retry_timer = SignRetryTimer(self, self._sign_caches)
         #: Work waiting for the open batch of writes to be committed
         #: (see :meth:`~.plumbing.CommitBatching.after_commit`).
         self._after_commit: list[Callable[[], object]] = []
@@ -153,7 +156,9 @@ class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Communi
         """Fail our pending signature requests, end our crawls, stop and close the database."""
         self.commit()
         self.shutting_down = True
-        sign_caches, self._sign_caches = list(self._sign_caches.values()), {}
+        sign_caches = list(self._sign_caches.values())
+        self._sign_caches.clear()
+        self.sign_retry_timer.stop()
         for sign_cache in sign_caches:
             sign_cache.stop()
             if not sign_cache.deferred.called:
@@ -222,13 +227,13 @@ class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Communi
         if self.shutting_down:
             outcome.errback(TrustChainError("the TrustChain community is shutting down"))
             return
-        cache = HalfBlockSignCache(self, block, peer.address)
+        # The cache fires the caller's Deferred itself: no second Deferred chained to it for every pair.
+        cache = HalfBlockSignCache(self, block, peer.address, deferred=outcome)
         previous = self._sign_caches.pop(cache.number, None)
         if previous is not None:
             previous.stop()
         self._sign_caches[cache.number] = cache
         cache.start()
-        cache.deferred.chainDeferred(outcome)
 
     def pop_sign_cache(self, number: int) -> HalfBlockSignCache | None:
         """Stop waiting for the agreement to our proposal ``number``; the cache, or None if none waits."""
@@ -299,7 +304,7 @@ class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Communi
 
     def _broadcast_targets(self) -> list[Peer]:
         peers = self.get_peers()
-        return random.sample(peers, min(len(peers), self.settings.broadcast_fanout))
+        return random.sample(peers, min(len(peers), self.settings.broadcast_fanout)) if peers else []
 
     def send_block(self, block: TrustChainBlock, address: Address | None = None, ttl: int = 1) -> None:
         """Send ``block`` to ``address`` (message 1), or broadcast it with ``ttl`` (message 5)."""
@@ -419,13 +424,22 @@ class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Communi
         type_end = _TYPE_AT + 4 + int.from_bytes(type_length, "big")
         block_class = self.get_block_class(bytes(data[_TYPE_AT + 4:type_end])) if len(type_length) == 4 \
             else TrustChainBlock
-        block = block_class.from_packed(data, _BLOCK_AT) if block_class.__init__ is TrustChainBlock.__init__ else None
+        block = None
+        if block_class.__init__ is TrustChainBlock.__init__:
+            # An agreement to one of our waiting proposals repeats its transaction: bytes equal to those we
+            # encoded, signed and stored ourselves bring no new input and are decoded on first use only.
+            cache = self._sign_caches.get(int.from_bytes(data[_LINK_SEQUENCE_AT:_LINK_SEQUENCE_AT + 4], "big")) \
+                if self._sign_caches else None
+            block = block_class.from_packed(data, _BLOCK_AT,
+                                            cache.block.encoded_transaction if cache is not None else None)
         if block is None:
             _, payload = self.serializer.unpack_serializable_list([GlobalTimeDistributionPayload, HalfBlockPayload],
                                                                   data, offset=_BLOCK_AT - 8)
             block = self._block_from(payload)
         if block is not None:
-            self.process_half_block(block, source_address).addErrback(lambda _: None)
+            outcome = self._process_half_block(block, source_address)
+            if outcome is not None:
+                outcome.addErrback(lambda _: None)
             self._commit_if_full()
 
     @lazy_wrapper_unsigned(GlobalTimeDistributionPayload, HalfBlockPayload)
@@ -436,20 +450,28 @@ class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Communi
             return
         block = self._block_from(payload)
         if block is not None:
-            self.process_half_block(block, source_address).addErrback(lambda _: None)
+            outcome = self._process_half_block(block, source_address)
+            if outcome is not None:
+                outcome.addErrback(lambda _: None)
             self._commit_if_full()
 
     def process_half_block(self, block: TrustChainBlock, source_address: Address) -> Deferred:
         """Validate and store ``block``; complete our proposal it agrees to, or countersign it if it is a
         proposal to us that a listener wants signed. Fails with :class:`TrustChainError` if it is invalid."""
+        outcome = self._process_half_block(block, source_address)
+        return succeed(None) if outcome is None else outcome
+
+    def _process_half_block(self, block: TrustChainBlock, source_address: Address) -> Deferred | None:
+        """:meth:`process_half_block`, with None for "done, nothing to wait for": the agreements to our
+        proposals and the blocks for others (most messages) then cost no Deferred."""
         result = self.validate_persist_block(block)
         if not result.acceptable:
             return fail(TrustChainError(f"block did not validate: {result.codes}"))
         if block.link_public_key == self.my_public_key_bin and block.link_sequence_number != UNKNOWN_SEQ:
             self._complete_proposal(block)
-            return succeed(None)
+            return None
         if block.link_public_key != self.my_public_key_bin or block.link_sequence_number != UNKNOWN_SEQ:
-            return succeed(None)
+            return None
         with self.persistence.sharing():
             ours = [linked for linked in self.persistence.get_all_linked(block)
                     if linked.public_key == self.my_public_key_bin]
@@ -457,15 +479,15 @@ class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Communi
             # We signed it already: our agreement got lost on the way, send it again (once it is durable:
             # it may still be in the open batch if the proposal came twice in one turn).
             self.after_commit(lambda: self.send_block(ours[0], address=source_address))
-            return succeed(None)
+            return None
         if self.persistence.did_double_spend(block.public_key):
             self.drop_counts[DROP_TC_FRAUDSTER] += 1
-            return succeed(None)
+            return None
         if block.hash in self._deciding:
-            return succeed(None)
+            return None
         if len(self._deciding) >= self.settings.max_pending_countersigns:
             self.drop_counts[DROP_TC_BUSY] += 1
-            return succeed(None)
+            return None
         verdict = self._ask_listeners(block)
         if not isinstance(verdict, Deferred) and (result.state in (ValidationResult.valid,
                                                                    ValidationResult.partial_next)
@@ -473,7 +495,7 @@ class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Communi
             # Decided on the spot, with nothing to fetch first: countersign without coroutine or timeout.
             if not verdict:
                 self.drop_counts[DROP_TC_NOT_SIGNED] += 1
-                return succeed(None)
+                return None
             return self.sign_block(self._proposer(block, source_address), linked=block)
         self._deciding.add(block.hash)
         deciding = ensureDeferred(self._decide(block, source_address, result,

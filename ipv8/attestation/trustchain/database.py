@@ -42,6 +42,7 @@ APPLICATION_ID = 0x54436462
 
 _COLUMNS = ("type, tx, public_key, sequence_number, link_public_key, link_sequence_number, previous_hash, "
             "signature, block_timestamp, insert_time, block_hash")
+_INSERT_BLOCK = f"INSERT INTO blocks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
@@ -229,7 +230,7 @@ class TrustChainDB:
         """Insert inside the current transaction; False if it is already there, conflict if another is."""
         insert_time = round(self.clock.seconds() * 1000) if self.clock is not None else None
         try:
-            self._conn.execute(f"INSERT INTO blocks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._conn.execute(_INSERT_BLOCK,
                                (block.type, block.encoded_transaction, block.public_key, block.sequence_number,
                                 block.link_public_key, block.link_sequence_number, block.previous_hash,
                                 block.signature, block.timestamp, insert_time, block.hash))

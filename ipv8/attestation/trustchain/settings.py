@@ -64,8 +64,8 @@ class TrustChainSettings(CommunitySettings):
     commit_batching: bool = True
     #: A batch holding this many blocks is committed as soon as the message that filled it is handled,
     #: instead of at the next reactor turn: the first answers of a burst of messages go out while the rest is
-    #: still being handled, so both sides of a busy exchange work at once. A commit costs about as much as
-    #: two inserts.
-    commit_batch_size: int = 16
+    #: still being handled, so both sides of a busy exchange work at once. 32 blocks (16 pairs on either side)
+    #: spend about a third less on commits per pair than 16 and still let a window of 32 overlap in halves.
+    commit_batch_size: int = 32
     #: Seconds between database prunes.
     db_cleanup_interval: float = 600.0
