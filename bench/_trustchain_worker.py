@@ -18,28 +18,8 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(BENCH_DIR))
 sys.path.insert(1, os.path.join(os.path.dirname(BENCH_DIR), "tests", "interop", "reference"))
 
+import _guard_verdicts  # noqa: F401 - installs the loopback guard (verdicts remembered per host)
 import loopback_guard
-
-
-def _remember_loopback_verdicts() -> None:
-    """Let the guard parse each destination host once: it is a pure function of the host, and parsing an IP
-    on every datagram is a benchmark-only cost (~4% of a pair) that a real node does not pay."""
-    plain, verdicts = loopback_guard.is_loopback, {}
-
-    def is_loopback(host: object) -> bool:
-        if not isinstance(host, str):
-            return plain(host)
-        verdict = verdicts.get(host)
-        if verdict is None:
-            verdict = plain(host)
-            if len(verdicts) < 1024:
-                verdicts[host] = verdict
-        return verdict
-    loopback_guard.is_loopback = is_loopback
-
-
-_remember_loopback_verdicts()
-loopback_guard.install()
 
 from twisted.internet import reactor, stdio
 from twisted.internet.protocol import Protocol
