@@ -4,7 +4,7 @@ Every participant keeps its own chain of *half blocks*. An interaction between t
 initiator's chain (``link_sequence_number`` 0, "not yet known") and an *agreement* in the counterparty's chain
 that points at the proposal (``link_public_key``/``link_sequence_number``). Each half block is signed by its
 own key only, and names the hash of its predecessor, so a chain cannot be rewritten without signing two blocks
-with one sequence number: a *double sign*, which anyone holding both blocks can prove (:class:`FraudProof`).
+with one sequence number: a *double sign*, which anyone holding both blocks can prove (:class:`~ipv8.attestation.trustchain.fraud.FraudProof`).
 
 Wire and hash layout (identical to 1.x, facts sheet B.13), all integers big-endian::
 
@@ -17,7 +17,7 @@ The hash of a block is SHA-256 over exactly those bytes; the signature covers th
 :meth:`TrustChainBlock.validate` applies the 1.x rules (same verdicts for every 1.x vector, see the tests) and
 a few more that 1.x meant but did not enforce (a genesis sequence number needs the genesis hash and vice
 versa; optional bound on future timestamps). It never changes the database: when it finds fraud it hands
-back a :class:`FraudProof` for the caller to store and spread.
+back a :class:`~ipv8.attestation.trustchain.fraud.FraudProof` for the caller to store and spread.
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorTime
 
     from ...keyvault.keys import PrivateKey, PublicKey
+    from .fraud import FraudProof
     from .payload import HalfBlockPairPayload
 
 GENESIS_HASH = b"0" * 32
@@ -446,6 +447,7 @@ class TrustChainBlock:
         if known.signature != self.signature:
             result.err("known_signature", "signature differs from the stored block")
         # Two different blocks, each properly signed, at one sequence number: provable fraud.
+        from .fraud import FraudProof  # here: fraud.py imports this module
         proof = FraudProof(known, self)
         if proof.verify():
             result.err("double_sign", "two different blocks signed with the same sequence number")
@@ -468,6 +470,7 @@ class TrustChainBlock:
             if others:
                 result.err("double_countersign", "the proposal is already countersigned by another block")
                 for other in others:
+                    from .fraud import FraudProof  # here: fraud.py imports this module
                     proof = FraudProof(other, self)
                     if proof.verify():
                         result.fraud_proof = proof
@@ -557,66 +560,9 @@ class ValidationResult:
         return f"<ValidationResult {self.state} {self.codes}>"
 
 
-class FraudProof:
-    """Two conflicting blocks signed by one key: the evidence that the key cheated.
-
-    *Double sign*: two different blocks with the same sequence number. *Double countersign*: two different
-    agreements to the same proposal. Both blocks carry their own signature, so anyone can check the proof
-    with :meth:`verify` without trusting whoever sent it. The blocks are kept in hash order, so the two ways
-    to build a proof from the same blocks give the same :meth:`to_bytes`.
-    """
-
-    DOUBLE_SIGN = "double_sign"
-    DOUBLE_COUNTERSIGN = "double_countersign"
-
-    __slots__ = ("block1", "block2")
-
-    def __init__(self, block1: TrustChainBlock, block2: TrustChainBlock) -> None:
-        self.block1, self.block2 = sorted((block1, block2), key=lambda block: block.hash)
-
-    @property
-    def offender(self) -> bytes:
-        """The public key both blocks claim to be signed by."""
-        return self.block1.public_key
-
-    @property
-    def kind(self) -> str | None:
-        """:data:`DOUBLE_SIGN`, :data:`DOUBLE_COUNTERSIGN` or None if the blocks do not conflict."""
-        one, two = self.block1, self.block2
-        if one.public_key != two.public_key or one.hash == two.hash:
-            return None
-        if one.sequence_number == two.sequence_number:
-            return FraudProof.DOUBLE_SIGN
-        if one.link_sequence_number != UNKNOWN_SEQ and one.link_public_key == two.link_public_key and \
-                one.link_sequence_number == two.link_sequence_number:
-            return FraudProof.DOUBLE_COUNTERSIGN
-        return None
-
-    def verify(self) -> bool:
-        """Whether the two blocks really conflict and both signatures are the offender's."""
-        return self.kind is not None and self.block1.has_valid_signature() and self.block2.has_valid_signature()
-
-    def to_bytes(self) -> bytes:
-        """Both packed blocks, back to back."""
-        return self.block1.pack() + self.block2.pack()
-
-    @classmethod
-    def from_bytes(cls, data: bytes, block_class: type[TrustChainBlock] = TrustChainBlock) -> FraudProof:
-        """Parse :meth:`to_bytes` output (the result still needs :meth:`verify`).
-
-        :raises BlockFormatError: if ``data`` is not exactly two blocks.
-        """
-        first, offset = block_class.unpack(data, 0, check_transaction=False)
-        second, offset = block_class.unpack(data, offset, check_transaction=False)
-        if offset != len(data):
-            raise BlockFormatError("trailing bytes after the fraud proof")
-        return cls(first, second)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FraudProof) and (self.block1, self.block2) == (other.block1, other.block2)
-
-    def __hash__(self) -> int:
-        return hash((self.block1.hash, self.block2.hash))
-
-    def __repr__(self) -> str:
-        return f"<FraudProof {self.kind} by {self.offender.hex()[-8:]}>"
+def __getattr__(name: str) -> Any:  # noqa: ANN401
+    """``from ...block import FraudProof`` keeps working; the class lives in :mod:`.fraud`, which needs ours."""
+    if name == "FraudProof":
+        from .fraud import FraudProof
+        return FraudProof
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

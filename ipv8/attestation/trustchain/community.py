@@ -49,13 +49,14 @@ from ...messaging.rate_limit import PerSourceRateLimiter
 from ...peer import Peer
 from ...requestcache import RequestCache
 from . import TrustChainError
-from .block import (ANY_COUNTERPARTY_PK, GENESIS_SEQ, UNKNOWN_SEQ, BlockFormatError, FraudProof, TrustChainBlock,
-                    ValidationResult)
+from .block import ANY_COUNTERPARTY_PK, GENESIS_SEQ, UNKNOWN_SEQ, BlockFormatError, TrustChainBlock, ValidationResult
 from .caches import CrawlRequestCache, HalfBlockSignCache, SignRetryTimer
 from .crawling import (_INTRO_CRAWL_INTERVAL, DROP_TC_BUSY, DROP_TC_RATE_LIMITED, DROP_TC_UNSOLICITED_CRAWL,
                        ChainCrawling)
 from .database import BlockConflictError, TrustChainDB
 from .encoding import TransactionEncodeError
+from .fraud import FraudProof
+from .gossip import DROP_TC_DUPLICATE_BROADCAST, BlockGossip
 from .memory import validate_batch
 from .plumbing import UNIVERSAL_BLOCK_LISTENER, BlockListeners, CommitBatching
 from .payload import (BLOCK_FIELDS, CrawlRequestPayload, CrawlResponsePayload, EmptyCrawlResponsePayload,
@@ -75,7 +76,6 @@ __all__ = ["DROP_TC_BUSY", "DROP_TC_DUPLICATE_BROADCAST", "DROP_TC_FRAUDSTER", "
 
 DROP_TC_MALFORMED_BLOCK = "trustchain-malformed-block"
 DROP_TC_INVALID_BLOCK = "trustchain-invalid-block"
-DROP_TC_DUPLICATE_BROADCAST = "trustchain-duplicate-broadcast"
 DROP_TC_FRAUDSTER = "trustchain-fraudster"
 DROP_TC_NOT_SIGNED = "trustchain-not-countersigned"
 
@@ -88,7 +88,7 @@ _HALF_BLOCK_ID = bytes((HalfBlockPayload.msg_id,))
 _GLOBAL_TIME = struct.Struct(">Q")
 
 
-class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Community):
+class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, BlockGossip, Community):
     """The TrustChain overlay; see the module documentation."""
 
     community_id = bytes.fromhex("5ad767b05ae592a02488272ca2a86b847d4562e1")
@@ -566,43 +566,6 @@ class TrustChainCommunity(BlockListeners, CommitBatching, ChainCrawling, Communi
         if block1 is not None and block2 is not None:
             self._validate_persist_pair(block1, block2)
             self._commit_if_full()
-
-    def _first_sight(self, key: bytes) -> bool:
-        now = self.clock.seconds()
-        if self.seen_broadcasts.get(key, now, False) is not False:
-            self.drop_counts[DROP_TC_DUPLICATE_BROADCAST] += 1
-            return False
-        self.seen_broadcasts.set(key, None, now)
-        return True
-
-    def _relay_ttl(self, ttl: int) -> int:
-        return min(ttl, self.settings.max_broadcast_ttl) - 1
-
-    @lazy_wrapper_unsigned(GlobalTimeDistributionPayload, HalfBlockBroadcastPayload)
-    def received_half_block_broadcast(self, source_address: Address, dist: GlobalTimeDistributionPayload,
-                                      payload: HalfBlockBroadcastPayload) -> None:
-        """A half block spread by gossip (message 5): store it, pass it on while its TTL lasts."""
-        if not self._allow_block_message(source_address):
-            return
-        block = self._block_from(payload)
-        if block is None or not self._first_sight(block.hash):
-            return
-        if self.validate_persist_block(block).acceptable and self._relay_ttl(payload.ttl) > 0:
-            self.send_block(block, ttl=self._relay_ttl(payload.ttl))
-
-    @lazy_wrapper_unsigned(GlobalTimeDistributionPayload, HalfBlockPairBroadcastPayload)
-    def received_half_block_pair_broadcast(self, source_address: Address, dist: GlobalTimeDistributionPayload,
-                                           payload: HalfBlockPairBroadcastPayload) -> None:
-        """A pair spread by gossip (message 6): store it, pass it on while its TTL lasts."""
-        if not self._allow_block_message(source_address):
-            return
-        block1, block2 = self._block_from(payload, "1"), self._block_from(payload, "2")
-        if block1 is None or block2 is None or not self._first_sight(block1.hash + block2.hash):
-            return
-        self._validate_persist_pair(block1, block2)
-        if self.persistence.contains(block1) and self.persistence.contains(block2) \
-                and self._relay_ttl(payload.ttl) > 0:
-            self.send_block_pair(block1, block2, ttl=self._relay_ttl(payload.ttl))
 
 
 class TrustChainCrawler(TrustChainCommunity):

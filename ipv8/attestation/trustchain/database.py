@@ -28,8 +28,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .block import ANY_COUNTERPARTY_PK, UNKNOWN_SEQ, FraudProof, TrustChainBlock
+from .block import ANY_COUNTERPARTY_PK, UNKNOWN_SEQ, TrustChainBlock
 from .chaincache import ChainCache
+from .fraud import FraudProof
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping

@@ -10,7 +10,7 @@ The score of a key is the share of time the walk spends there (:func:`personalis
 the signature of a key outside it. The walk enters the group only over those *attack edges*, and leaves it for
 our key with probability ``alpha`` at every step inside: the group's total score is at most
 ``(1 - alpha) / alpha`` times the score that flows over its attack edges, however many keys and fake pairs it
-makes among itself. A fraudster (a stored :class:`~.block.FraudProof`) gets no score and passes none on.
+makes among itself. A fraudster (a stored :class:`~.fraud.FraudProof`) gets no score and passes none on.
 
 **Bounded work.** A call reads the graph breadth first from our key through indexed lookups and stops after
 ``max_nodes`` keys or ``max_edges`` edges (keys beyond the frontier are ignored: the walk returns home
