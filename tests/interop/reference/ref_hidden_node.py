@@ -35,7 +35,7 @@ from typing import Any
 
 import command_loop
 import pyipv8_sandbox
-from ref_tunnel_node import guard_cells, open_loopback_endpoint, udp_sockets
+from ref_tunnel_node import NodeCommands, guard_cells, open_loopback_endpoint
 
 pyipv8_sandbox.confine("ref_hidden_node.py")
 
@@ -142,38 +142,17 @@ class ReferenceHiddenNode:
                 self.endpoint.close()
 
 
-class CommandRunner(command_loop.CommandDispatcher):
-    """Executes the test's commands; every command names the node it runs on with ``node`` (an index)."""
+class CommandRunner(NodeCommands):
+    """Executes the test's commands on :class:`ReferenceHiddenNode` s (``report`` and ``walk`` as the tunnel driver)."""
 
     def __init__(self, nodes: list[ReferenceHiddenNode], shutdown: command_loop.Shutdown) -> None:
-        super().__init__(shutdown)
-        self.nodes = nodes
+        super().__init__(nodes, shutdown)
         self.tasks: set[asyncio.Task] = set()
-
-    def node(self, command: dict[str, Any]) -> ReferenceHiddenNode:
-        return self.nodes[int(command.get("node", 0))]
-
-    @staticmethod
-    def loopback_address(address: list[Any]) -> UDPv4Address:
-        if not loopback_guard.is_loopback(address[0]):
-            raise ValueError(f"refusing non-loopback address {address!r}")
-        return UDPv4Address(str(address[0]), int(address[1]))
 
     def background(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-
-    async def cmd_report(self, command: dict[str, Any]) -> Any:
-        return {"nodes": [node.report() for node in self.nodes], "refusals": loopback_guard.report(),
-                "udp_sockets": udp_sockets()}
-
-    async def cmd_walk(self, command: dict[str, Any]) -> Any:
-        """An introduction request from ``node`` to each of ``addresses``."""
-        community = self.node(command).community
-        for address in command["addresses"]:
-            community.walk_to(self.loopback_address(address))
-        return None
 
     async def cmd_dht_walk(self, command: dict[str, Any]) -> Any:
         """An introduction request of ``node``'s DHT community to each of ``addresses``."""

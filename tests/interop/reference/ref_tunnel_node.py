@@ -189,14 +189,17 @@ class ReferenceTunnelNode:
                 self.endpoint.close()
 
 
-class CommandRunner(command_loop.CommandDispatcher):
-    """Executes the test's commands; every command names the node it runs on with ``node`` (an index)."""
+class NodeCommands(command_loop.CommandDispatcher):
+    """The commands every reference driver with a list of nodes answers (this one and ``ref_hidden_node``).
 
-    def __init__(self, nodes: list[ReferenceTunnelNode], shutdown: command_loop.Shutdown) -> None:
+    Every command names the node it runs on with ``node`` (an index); addresses must be loopback ones.
+    """
+
+    def __init__(self, nodes: list[Any], shutdown: command_loop.Shutdown) -> None:
         super().__init__(shutdown)
         self.nodes = nodes
 
-    def node(self, command: dict[str, Any]) -> ReferenceTunnelNode:
+    def node(self, command: dict[str, Any]) -> Any:  # noqa: ANN401
         return self.nodes[int(command.get("node", 0))]
 
     @staticmethod
@@ -215,6 +218,10 @@ class CommandRunner(command_loop.CommandDispatcher):
         for address in command["addresses"]:
             community.walk_to(self.loopback_address(address))
         return None
+
+
+class CommandRunner(NodeCommands):
+    """Executes the test's commands on :class:`ReferenceTunnelNode` s."""
 
     async def cmd_build(self, command: dict[str, Any]) -> Any:
         """``create_circuit(hops)`` on ``node``: the new circuit's id (it is EXTENDING), or null."""
